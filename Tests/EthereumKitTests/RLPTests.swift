@@ -40,7 +40,7 @@ import Testing
         #expect(reason("b900380000") == "string length has leading zero bytes")
         #expect(reason("8361") == "string declares 3 bytes but only 1 remain")
         #expect(reason("0102") == "1 trailing byte(s) after the item")
-        #expect(reason("c2820101") == "string declares 2 bytes but only 1 remain")
+        #expect(reason("c28201") == "string declares 2 bytes but only 1 remain")
         #expect(reason("") == "empty input")
     }
 

@@ -1,0 +1,163 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A parsed JSON document, as JSON-RPC answers arrive.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// Parses `data` as JSON; throws `malformedInput` naming what is wrong.
+    public static func parse(_ data: some Collection<UInt8>) throws(VerificationError) -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(data))
+        } catch let error as DecodingError {
+            switch error {
+            case .dataCorrupted(let context):
+                let underlying = context.underlyingError.map { " (\($0))" } ?? ""
+                throw .malformed("not JSON: \(context.debugDescription)\(underlying)")
+            default:
+                throw .malformed("not JSON: \(error)")
+            }
+        } catch {
+            throw .malformed("not JSON: \(error)")
+        }
+    }
+
+    /// The `result` of a JSON-RPC response object, or the value itself when it is
+    /// not one. An error response becomes `malformedInput` with its message.
+    public func unwrappingRPCResponse() throws(VerificationError) -> JSONValue {
+        guard case .object(let object) = self, object["jsonrpc"] != nil else { return self }
+        if let error = object["error"], error != .null {
+            if case .object(let fields) = error, case .string(let message)? = fields["message"] {
+                throw .malformed("the input is a JSON-RPC error response: \(message)")
+            }
+            throw .malformed("the input is a JSON-RPC error response")
+        }
+        guard let result = object["result"] else {
+            throw .malformed("the input is a JSON-RPC response without a result")
+        }
+        return result
+    }
+
+    var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+extension JSONValue: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+}
+
+/// Typed access to the fields of a JSON object, with errors that name the field's path.
+struct JSONFields {
+    let object: [String: JSONValue]
+    /// Where this object sits in the input, e.g. `transactions[3]`; empty at the top.
+    let path: String
+
+    init(_ value: JSONValue, path: String = "", what: String) throws(VerificationError) {
+        guard case .object(let object) = value else {
+            throw .malformed("\(path.isEmpty ? "input" : path): expected \(what) (a JSON object), got \(value.typeName)")
+        }
+        self.object = object
+        self.path = path
+    }
+
+    func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func has(_ key: String) -> Bool {
+        if let value = object[key], value != .null { return true }
+        return false
+    }
+
+    func value(_ key: String) throws(VerificationError) -> JSONValue {
+        guard let value = object[key] else { throw .malformed("missing field '\(name(key))'") }
+        return value
+    }
+
+    func string(_ key: String) throws(VerificationError) -> String {
+        let value = try value(key)
+        guard case .string(let string) = value else {
+            throw .malformed("field '\(name(key))': expected a hex string, got \(value.typeName)")
+        }
+        return string
+    }
+
+    /// Arbitrary-length hex data (`0x…`, even length).
+    func data(_ key: String) throws(VerificationError) -> [UInt8] {
+        let string = try string(key)
+        do { return try Hex.decode(string) } catch {
+            throw .malformed("field '\(name(key))': \(error)")
+        }
+    }
+
+    /// Hex data of exactly `count` bytes.
+    func data(_ key: String, count: Int) throws(VerificationError) -> [UInt8] {
+        let bytes = try data(key)
+        guard bytes.count == count else {
+            throw .malformed("field '\(name(key))': expected \(count) bytes, got \(bytes.count)")
+        }
+        return bytes
+    }
+
+    func hash(_ key: String) throws(VerificationError) -> Bytes32 {
+        Bytes32(try data(key, count: 32))!
+    }
+
+    /// A quantity as minimal big-endian bytes.
+    func quantity(_ key: String) throws(VerificationError) -> [UInt8] {
+        let string = try string(key)
+        do { return try Hex.decodeQuantity(string) } catch {
+            throw .malformed("field '\(name(key))': \(error)")
+        }
+    }
+
+    /// A quantity that must fit in 64 bits.
+    func uint64(_ key: String) throws(VerificationError) -> UInt64 {
+        let bytes = try quantity(key)
+        guard bytes.count <= 8 else { throw .malformed("field '\(name(key))': quantity larger than 64 bits") }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// An address, or empty for `null` / absent (contract creation).
+    func optionalAddress(_ key: String) throws(VerificationError) -> [UInt8] {
+        guard has(key) else { return [] }
+        return try data(key, count: 20)
+    }
+
+    func array(_ key: String) throws(VerificationError) -> [JSONValue] {
+        let value = try value(key)
+        guard case .array(let items) = value else {
+            throw .malformed("field '\(name(key))': expected an array, got \(value.typeName)")
+        }
+        return items
+    }
+}
