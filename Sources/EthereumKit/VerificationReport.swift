@@ -9,6 +9,12 @@ public struct VerificationReport: Sendable, Equatable {
         public let detail: String
         /// False when the check was skipped for lack of data.
         public let performed: Bool
+
+        public init(name: String, detail: String, performed: Bool) {
+            self.name = name
+            self.detail = detail
+            self.performed = performed
+        }
     }
 
     public var checks: [Check] = []
