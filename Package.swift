@@ -26,7 +26,7 @@ let package = Package(
         .executableTarget(
             name: "ethereumkit-bench",
             dependencies: ["EthereumKit"],
-            path: "Benchmarks/EthereumKitBenchmarks"
+            path: "benchmarks/EthereumKitBenchmarks"
         ),
         .testTarget(
             name: "EthereumKitTests",

@@ -7,13 +7,34 @@ public enum MerklePatriciaTrie {
     /// Root of the trie holding `entries`. Empty values mean "absent" and are skipped;
     /// for a key given twice the last value wins.
     public static func root(of entries: some Sequence<(key: [UInt8], value: [UInt8])>) -> Bytes32 {
+        let items = sortedItems(entries)
+        guard !items.isEmpty else { return .emptyTrieRoot }
+        var unused: [[UInt8]] = []
+        return Keccak256.hash(encodeNode(items[...], depth: 0, proofPath: nil, proof: &unused))
+    }
+
+    /// The EIP-1186 proof for `key` in the trie holding `entries`: the nodes on the path
+    /// to the key, root first, leaving out nodes embedded in their parent. For an absent
+    /// key it ends at the node that shows the absence.
+    public static func proof(
+        forKey key: [UInt8], in entries: some Sequence<(key: [UInt8], value: [UInt8])>
+    ) -> [[UInt8]] {
+        let items = sortedItems(entries)
+        guard !items.isEmpty else { return [] }
+        var nodes: [[UInt8]] = []
+        let root = encodeNode(items[...], depth: 0, proofPath: Nibbles.of(key), proof: &nodes)
+        // Children are encoded before their parents; the root is listed even when short.
+        nodes.reverse()
+        if root.count < 32 { nodes.insert(root, at: 0) }
+        return nodes
+    }
+
+    private static func sortedItems(_ entries: some Sequence<(key: [UInt8], value: [UInt8])>) -> [Item] {
         var latest: [[UInt8]: [UInt8]] = [:]
         for entry in entries { latest[entry.key] = entry.value }
-        let items = latest.filter { !$0.value.isEmpty }
+        return latest.filter { !$0.value.isEmpty }
             .map { (path: Nibbles.of($0.key), value: $0.value) }
             .sorted { $0.path.lexicographicallyPrecedes($1.path) }
-        guard !items.isEmpty else { return .emptyTrieRoot }
-        return Keccak256.hash(encodeNode(items[...], depth: 0))
     }
 
     /// Root of the trie that maps `rlp(index)` to `values[index]`: the layout of the
@@ -25,7 +46,19 @@ public enum MerklePatriciaTrie {
     typealias Item = (path: [UInt8], value: [UInt8])
 
     /// Encoding of the node holding `items`, whose paths agree on their first `depth` nibbles.
-    private static func encodeNode(_ items: ArraySlice<Item>, depth: Int) -> [UInt8] {
+    /// When `proofPath` is given, the node is on that path: hash-referenced nodes on it are
+    /// appended to `proof`, children before parents.
+    private static func encodeNode(
+        _ items: ArraySlice<Item>, depth: Int, proofPath: [UInt8]?, proof: inout [[UInt8]]
+    ) -> [UInt8] {
+        let encoded = encodeNodeBody(items, depth: depth, proofPath: proofPath, proof: &proof)
+        if proofPath != nil && encoded.count >= 32 { proof.append(encoded) }
+        return encoded
+    }
+
+    private static func encodeNodeBody(
+        _ items: ArraySlice<Item>, depth: Int, proofPath: [UInt8]?, proof: inout [[UInt8]]
+    ) -> [UInt8] {
         let first = items.first!
         if items.count == 1 {
             return encodeTwoItemNode(path: first.path[depth...], isLeaf: true, second: encodeString(first.value))
@@ -38,13 +71,19 @@ public enum MerklePatriciaTrie {
             shared += 1
         }
         if shared > 0 {
-            let child = encodeBranch(items, depth: depth + shared)
+            let childOnPath = proofPath.flatMap {
+                $0.count >= depth + shared && $0[depth..<depth + shared].elementsEqual(first.path[depth..<depth + shared]) ? $0 : nil
+            }
+            let child = encodeBranch(items, depth: depth + shared, proofPath: childOnPath, proof: &proof)
+            if childOnPath != nil && child.count >= 32 { proof.append(child) }
             return encodeTwoItemNode(path: first.path[depth..<depth + shared], isLeaf: false, second: reference(to: child))
         }
-        return encodeBranch(items, depth: depth)
+        return encodeBranch(items, depth: depth, proofPath: proofPath, proof: &proof)
     }
 
-    private static func encodeBranch(_ items: ArraySlice<Item>, depth: Int) -> [UInt8] {
+    private static func encodeBranch(
+        _ items: ArraySlice<Item>, depth: Int, proofPath: [UInt8]?, proof: inout [[UInt8]]
+    ) -> [UInt8] {
         var payload: [UInt8] = []
         var rest = items
         var value: [UInt8] = [0x80]
@@ -58,7 +97,8 @@ public enum MerklePatriciaTrie {
             if end == rest.startIndex {
                 payload.append(0x80)
             } else {
-                payload += reference(to: encodeNode(rest[rest.startIndex..<end], depth: depth + 1))
+                let onPath = proofPath.flatMap { $0.count > depth && $0[depth] == nibble ? $0 : nil }
+                payload += reference(to: encodeNode(rest[rest.startIndex..<end], depth: depth + 1, proofPath: onPath, proof: &proof))
                 rest = rest[end...]
             }
         }
