@@ -92,37 +92,46 @@ def main():
     w("    mutating func permute() {")
     for i in range(25):
         w(f"        var a{i} = lanes.{i}")
-    w("        for roundConstant in keccakRoundConstants {")
-    w("            // θ")
-    for x in range(5):
-        w(f"            let c{x} = " + " ^ ".join(lane(x, y) for y in range(5)))
-    for x in range(5):
-        w(f"            let d{x} = c{(x + 4) % 5} ^ ((c{(x + 1) % 5} << 1) | (c{(x + 1) % 5} >> 63))")
-    w("            // ρ, π and χ, one output plane at a time to keep few values live:")
-    w("            // b[y][2x+3y] = rotl(a[x][y] ^ d[x], r[x][y]); e[x][y] = b[x][y] ^ (~b[x+1][y] & b[x+2][y]).")
-    w("            // The complemented lanes stay inverted (see COMPLEMENTED in the generator).")
-    source = {}
-    for x in range(5):
-        for y in range(5):
-            source[(y, (2 * x + 3 * y) % 5)] = (x, y)
-    fb = flags_after_pi()
-    for ny in range(5):
-        for nx in range(5):
-            x, y = source[(nx, ny)]
-            name = f"b{nx + 5 * ny}"
-            src = f"({lane(x, y)} ^ d{x})"
-            n = r[x][y]
-            if n == 0:
-                w(f"            let {name} = {src}")
-            else:
-                w(f"            let {name} = {src} << {n} | {src} >> {64 - n}")
-        for nx in range(5):
-            i0, i1, i2 = nx + 5 * ny, (nx + 1) % 5 + 5 * ny, (nx + 2) % 5 + 5 * ny
-            t = chi(f"b{i0}", f"b{i1}", f"b{i2}", fb[i0], fb[i1], fb[i2], 1 if i0 in COMPLEMENTED else 0)
-            w(f"            let e{i0} = {t}")
-    for i in range(25):
-        w(f"            a{i} = e{i}")
-    w("            a0 ^= roundConstant")
+    # Two rounds per loop iteration: measured ~10% faster than one (more room to
+    # schedule) and than 3, 4 or 24 (code size).
+    w("        var round = 0")
+    w("        while round < 24 {")
+    for step in range(2):
+        w("            do {")
+        w = lambda line: o.append("    " + line)  # one level deeper inside `do`
+        w("            // θ")
+        for x in range(5):
+            w(f"            let c{x} = " + " ^ ".join(lane(x, y) for y in range(5)))
+        for x in range(5):
+            w(f"            let d{x} = c{(x + 4) % 5} ^ ((c{(x + 1) % 5} << 1) | (c{(x + 1) % 5} >> 63))")
+        w("            // ρ, π and χ, one output plane at a time to keep few values live:")
+        w("            // b[y][2x+3y] = rotl(a[x][y] ^ d[x], r[x][y]); e[x][y] = b[x][y] ^ (~b[x+1][y] & b[x+2][y]).")
+        w("            // The complemented lanes stay inverted (see COMPLEMENTED in the generator).")
+        source = {}
+        for x in range(5):
+            for y in range(5):
+                source[(y, (2 * x + 3 * y) % 5)] = (x, y)
+        fb = flags_after_pi()
+        for ny in range(5):
+            for nx in range(5):
+                x, y = source[(nx, ny)]
+                name = f"b{nx + 5 * ny}"
+                src = f"({lane(x, y)} ^ d{x})"
+                n = r[x][y]
+                if n == 0:
+                    w(f"            let {name} = {src}")
+                else:
+                    w(f"            let {name} = {src} << {n} | {src} >> {64 - n}")
+            for nx in range(5):
+                i0, i1, i2 = nx + 5 * ny, (nx + 1) % 5 + 5 * ny, (nx + 2) % 5 + 5 * ny
+                t = chi(f"b{i0}", f"b{i1}", f"b{i2}", fb[i0], fb[i1], fb[i2], 1 if i0 in COMPLEMENTED else 0)
+                w(f"            let e{i0} = {t}")
+        for i in range(25):
+            w(f"            a{i} = e{i}")
+        w(f"            a0 ^= keccakRoundConstants[round + {step}]")
+        w = o.append
+        w("            }")
+    w("            round += 2")
     w("        }")
     w("        lanes = (" + ", ".join(f"a{i}" for i in range(25)) + ")")
     w("    }")
