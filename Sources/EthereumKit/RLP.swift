@@ -49,6 +49,10 @@ struct RLPHeader {
 }
 
 public enum RLP {
+    /// Deepest list nesting accepted when decoding. Ethereum's structures nest at most
+    /// a handful of levels; the bound keeps hostile input from exhausting the stack.
+    public static let maxDepth = 128
+
     // MARK: Encoding
 
     /// The canonical encoding of `item`.
@@ -130,26 +134,28 @@ public enum RLP {
         guard header.payloadEnd == end else {
             throw RLPError(offset: header.payloadEnd, reason: "\(end - header.payloadEnd) trailing byte(s) after the item")
         }
-        return try decodeItem(bytes, header)
+        return try decodeItem(bytes, header, at: start, depth: 0)
     }
 
-    private static func decodeItem(_ bytes: [UInt8], _ header: RLPHeader) throws(RLPError) -> RLPItem {
+    private static func decodeItem(_ bytes: [UInt8], _ header: RLPHeader, at offset: Int, depth: Int) throws(RLPError) -> RLPItem {
         if !header.isList {
             return .bytes(Array(bytes[header.payloadStart..<header.payloadEnd]))
         }
+        guard depth < maxDepth else { throw RLPError(offset: offset, reason: "lists nested deeper than \(maxDepth) levels") }
         var items: [RLPItem] = []
         var cursor = header.payloadStart
         while cursor < header.payloadEnd {
             let child = try readHeader(bytes, at: cursor, end: header.payloadEnd)
-            items.append(try decodeItem(bytes, child))
+            items.append(try decodeItem(bytes, child, at: cursor, depth: depth + 1))
             cursor = child.payloadEnd
         }
         return .list(items)
     }
 
     /// Checks that `bytes[start..<end]` is exactly one canonical item, without building it.
-    static func validate(_ bytes: [UInt8], from start: Int, to end: Int) throws(RLPError) {
+    static func validate(_ bytes: [UInt8], from start: Int, to end: Int, depth: Int = 0) throws(RLPError) {
         guard start < end else { throw RLPError(offset: start, reason: "empty input") }
+        guard depth <= maxDepth else { throw RLPError(offset: start, reason: "lists nested deeper than \(maxDepth) levels") }
         let header = try readHeader(bytes, at: start, end: end)
         guard header.payloadEnd == end else {
             throw RLPError(offset: header.payloadEnd, reason: "\(end - header.payloadEnd) trailing byte(s) after the item")
@@ -158,7 +164,7 @@ public enum RLP {
             var cursor = header.payloadStart
             while cursor < header.payloadEnd {
                 let child = try readHeader(bytes, at: cursor, end: header.payloadEnd)
-                try validate(bytes, from: cursor, to: child.payloadEnd)
+                try validate(bytes, from: cursor, to: child.payloadEnd, depth: depth + 1)
                 cursor = child.payloadEnd
             }
         }

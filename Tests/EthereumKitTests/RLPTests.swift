@@ -119,3 +119,27 @@ import Testing
         #expect(throws: HexError.empty) { try Hex.decodeQuantity("0x") }
     }
 }
+
+@Suite struct RLPHostileInputTests {
+    /// Nesting as deep as the input allows is refused with a reason instead of exhausting the stack.
+    @Test func deepNestingIsRejected() throws {
+        // 200,000 lists, each holding the next: prefixes computed inside out, written outside in.
+        var prefixes: [[UInt8]] = []
+        var length = 1
+        for _ in 0..<200_000 {
+            var prefix: [UInt8] = []
+            RLP.appendListPrefix(payloadLength: length, to: &prefix)
+            length += prefix.count
+            prefixes.append(prefix)
+        }
+        let encoded: [UInt8] = Array(prefixes.reversed().joined()) + [0xC0]
+        #expect(throws: RLPError.self) { try RLP.decode(encoded) }
+        #expect(throws: VerificationError.self) {
+            try MerkleProof.value(forKey: [1], root: Keccak256.hash(encoded), proof: [encoded])
+        }
+        // Within the limit it still decodes.
+        var shallow: RLPItem = .list([])
+        for _ in 0..<100 { shallow = .list([shallow]) }
+        #expect(try RLP.decode(RLP.encode(shallow)) == shallow)
+    }
+}
