@@ -34,6 +34,20 @@ public enum MerkleProof {
             }
         }
 
+        /// Continues the walk at `child`: the next listed node, or a node inside the current one.
+        func descend(to child: NodeView.Reference) {
+            switch child {
+            case .empty:
+                break
+            case .hash(let hash):
+                expectedHash = hash
+            case .embedded(let s, let e):
+                expectedHash = nil
+                start = s
+                end = e
+            }
+        }
+
         buffer = []
         while true {
             if let hash = expectedHash {
@@ -60,17 +74,11 @@ public enum MerkleProof {
                 }
                 let child = try node.child(at: Int(path[consumed]))
                 consumed += 1
-                switch child {
-                case .empty:
+                if case .empty = child {
                     try usedAll()
                     return nil
-                case .hash(let hash):
-                    expectedHash = hash
-                case .embedded(let s, let e):
-                    expectedHash = nil
-                    start = s
-                    end = e
                 }
+                descend(to: child)
             case .leaf(let nodePath, let valueStart, let valueEnd):
                 try usedAll()
                 guard path[consumed...].elementsEqual(nodePath) else { return nil }
@@ -83,23 +91,17 @@ public enum MerkleProof {
                     return nil
                 }
                 consumed += nodePath.count
-                switch child {
-                case .empty:
+                if case .empty = child {
                     throw .malformed("proof node \(nextIndex - 1): extension node without a child")
-                case .hash(let hash):
-                    expectedHash = hash
-                case .embedded(let s, let e):
-                    expectedHash = nil
-                    start = s
-                    end = e
                 }
+                descend(to: child)
             }
         }
     }
 }
 
 /// A zero-copy view of one trie node inside a buffer.
-private struct NodeView {
+struct NodeView {
     enum Reference {
         case empty
         case hash(Bytes32)
