@@ -10,11 +10,15 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
     ],
     targets: [
         // Ethereum primitives: keccak256, RLP, Merkle-Patricia tries and proofs,
-        // header / transaction / receipt encoding. Pure computation, no I/O.
-        .target(name: "EthereumKit"),
+        // header / transaction / receipt encoding, secp256k1 signatures. Pure computation, no I/O.
+        .target(
+            name: "EthereumKit",
+            dependencies: [.product(name: "BigInt", package: "BigInt")]
+        ),
         .executableTarget(
             name: "bulwark",
             dependencies: [
