@@ -11,6 +11,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/attaswift/BigInt", from: "6.0.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Ethereum primitives: keccak256, RLP, Merkle-Patricia tries and proofs,
@@ -19,11 +23,40 @@ let package = Package(
             name: "EthereumKit",
             dependencies: [.product(name: "BigInt", package: "BigInt")]
         ),
+        // The simulated provider network: one chain served through several provider
+        // faces with failure-domain labels and injectable faults (SPEC section 7).
+        .target(
+            name: "Simnet",
+            dependencies: [
+                "EthereumKit",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // For tests: start a simnet in-process on ephemeral ports, drive faults, make RPC calls.
+        .target(
+            name: "SimnetTesting",
+            dependencies: [
+                "Simnet",
+                "EthereumKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "bulwark",
             dependencies: [
                 "EthereumKit",
+                "Simnet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.
@@ -35,6 +68,10 @@ let package = Package(
         .testTarget(
             name: "EthereumKitTests",
             dependencies: ["EthereumKit"]
+        ),
+        .testTarget(
+            name: "SimnetTests",
+            dependencies: ["Simnet", "SimnetTesting", "EthereumKit", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(
             name: "BulwarkCLITests",

@@ -28,6 +28,36 @@ public struct BlockHeader: Equatable, Sendable {
     public var parentBeaconBlockRoot: Bytes32?
     public var requestsHash: Bytes32?
 
+    public init(
+        parentHash: Bytes32, ommersHash: Bytes32, coinbase: [UInt8], stateRoot: Bytes32, transactionsRoot: Bytes32,
+        receiptsRoot: Bytes32, logsBloom: [UInt8], difficulty: [UInt8], number: [UInt8], gasLimit: [UInt8],
+        gasUsed: [UInt8], timestamp: [UInt8], extraData: [UInt8], mixHash: Bytes32, nonce: [UInt8],
+        baseFeePerGas: [UInt8]? = nil, withdrawalsRoot: Bytes32? = nil, blobGasUsed: [UInt8]? = nil,
+        excessBlobGas: [UInt8]? = nil, parentBeaconBlockRoot: Bytes32? = nil, requestsHash: Bytes32? = nil
+    ) {
+        self.parentHash = parentHash
+        self.ommersHash = ommersHash
+        self.coinbase = coinbase
+        self.stateRoot = stateRoot
+        self.transactionsRoot = transactionsRoot
+        self.receiptsRoot = receiptsRoot
+        self.logsBloom = logsBloom
+        self.difficulty = difficulty
+        self.number = number
+        self.gasLimit = gasLimit
+        self.gasUsed = gasUsed
+        self.timestamp = timestamp
+        self.extraData = extraData
+        self.mixHash = mixHash
+        self.nonce = nonce
+        self.baseFeePerGas = baseFeePerGas
+        self.withdrawalsRoot = withdrawalsRoot
+        self.blobGasUsed = blobGasUsed
+        self.excessBlobGas = excessBlobGas
+        self.parentBeaconBlockRoot = parentBeaconBlockRoot
+        self.requestsHash = requestsHash
+    }
+
     /// JSON names of the fork-dependent fields, in the order they were added.
     static let forkFields = ["baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot", "requestsHash"]
 

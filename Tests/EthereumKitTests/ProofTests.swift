@@ -3,7 +3,7 @@ import Testing
 @testable import EthereumKit
 
 /// A deterministic pseudo-random source, so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
+struct DeterministicRandom: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -16,7 +16,7 @@ struct SplitMix64: RandomNumberGenerator {
 
 @Suite struct MerkleProofTests {
     func randomEntries(_ count: Int, seed: UInt64) -> [(key: [UInt8], value: [UInt8])] {
-        var rng = SplitMix64(state: seed)
+        var rng = DeterministicRandom(state: seed)
         return (0..<count).map { i in
             let key = Keccak256.hash(withUnsafeBytes(of: UInt64(i).bigEndian) { Array($0) }).bytes
             let value = (0..<Int.random(in: 1...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

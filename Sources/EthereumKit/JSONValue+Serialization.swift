@@ -1,0 +1,93 @@
+extension JSONValue {
+    /// Compact JSON text of the value; object keys in sorted order, so output is stable.
+    public func serialized() -> String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    public func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let value): out += value ? "true" : "false"
+        case .number(let value):
+            if value.rounded() == value && abs(value) < 9_007_199_254_740_992 {
+                out += String(Int64(value))
+            } else {
+                out += "\(value)"
+            }
+        case .string(let value): Self.writeString(value, to: &out)
+        case .array(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case .object(let fields):
+            out += "{"
+            for (i, key) in fields.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                Self.writeString(key, to: &out)
+                out += ":"
+                fields[key]!.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func writeString(_ value: String, to out: inout String) {
+        out += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20:
+                let hex = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    // MARK: Building JSON-RPC values
+
+    /// Hex data, `0x`-prefixed.
+    public static func data(_ bytes: some Collection<UInt8>) -> JSONValue { .string(Hex.encode(bytes)) }
+
+    /// A quantity: `0x`-prefixed hex without leading zeros (`0x0` for zero).
+    public static func quantity(_ value: UInt64) -> JSONValue { .string("0x" + String(value, radix: 16)) }
+
+    /// A quantity from minimal (or zero-padded) big-endian bytes.
+    public static func quantity(bigEndian bytes: some Collection<UInt8>) -> JSONValue {
+        let hex = Hex.encode(bytes, prefix: false).drop { $0 == "0" }
+        return .string("0x" + (hex.isEmpty ? "0" : hex))
+    }
+
+    /// The string, if this is one.
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    /// The elements, if this is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    /// The fields, if this is an object.
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    /// Member `key` of an object; nil otherwise.
+    public subscript(key: String) -> JSONValue? {
+        objectValue?[key]
+    }
+}

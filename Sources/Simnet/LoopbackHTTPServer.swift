@@ -1,0 +1,193 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// One HTTP request, fully read.
+public struct HTTPRequest: Sendable {
+    public var method: HTTPMethod
+    public var path: String
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+}
+
+/// What to do with a request.
+public enum HTTPReply: Sendable {
+    /// Send a response, after `delay`.
+    case respond(status: HTTPResponseStatus, headers: [(String, String)] = [], body: String, delay: TimeAmount = .zero)
+    /// Never answer; keep the connection open until the client gives up.
+    case stall
+    /// Work that needs to await (e.g. rebinding a listener); its reply is sent when done.
+    case deferred(@Sendable () async -> HTTPReply)
+
+    static func json(_ body: String, status: HTTPResponseStatus = .ok) -> HTTPReply {
+        .respond(status: status, headers: [("Content-Type", "application/json")], body: body)
+    }
+}
+
+/// A small HTTP/1.1 server on a loopback address, built directly on SwiftNIO so that
+/// it is fast (the simulator must not be what a benchmark measures) and so that it can
+/// stop listening and drop its connections on demand (the `down` fault).
+final class LoopbackHTTPServer: Sendable {
+    typealias Handler = @Sendable (HTTPRequest) -> HTTPReply
+
+    private struct State {
+        var listener: Channel?
+        var connections: [ObjectIdentifier: Channel] = [:]
+        var port: Int
+    }
+
+    let host: String
+    private let group: any EventLoopGroup
+    private let handler: Handler
+    private let state: Mutex<State>
+    /// Largest request body accepted (geth's limit is 5 MiB).
+    static let maxBodyBytes = 5 * 1024 * 1024
+
+    init(host: String = "127.0.0.1", port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, handler: @escaping Handler) {
+        self.host = host
+        self.group = group
+        self.handler = handler
+        self.state = Mutex(State(port: port))
+    }
+
+    /// The bound port (after `start`), or the requested one.
+    var port: Int { state.withLock { $0.port } }
+
+    var isListening: Bool { state.withLock { $0.listener != nil } }
+
+    /// Starts listening; on the port it had before when restarted. Returns the port.
+    @discardableResult
+    func start() async throws -> Int {
+        let port = state.withLock { $0.port }
+        let handler = self.handler
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 512)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [weak self] channel in
+                self?.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(handler: handler))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        let bound = listener.localAddress?.port ?? port
+        state.withLock {
+            $0.listener = listener
+            $0.port = bound
+        }
+        return bound
+    }
+
+    /// Stops listening and closes every open connection; the port is kept for a restart.
+    func stop() async {
+        let (listener, connections) = state.withLock { state -> (Channel?, [Channel]) in
+            defer {
+                state.listener = nil
+                state.connections = [:]
+            }
+            return (state.listener, Array(state.connections.values))
+        }
+        try? await listener?.close()
+        for connection in connections { try? await connection.close() }
+    }
+
+    private func track(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        state.withLock { $0.connections[id] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.state.withLock { _ = $0.connections.removeValue(forKey: id) }
+        }
+    }
+}
+
+/// Reads one request at a time (the pipeline's pipelining helper queues the next) and writes the reply.
+private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let handler: LoopbackHTTPServer.Handler
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var tooLarge = false
+
+    init(handler: @escaping LoopbackHTTPServer.Handler) {
+        self.handler = handler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.removeAll(keepingCapacity: true)
+            tooLarge = false
+        case .body(let buffer):
+            if body.count + buffer.readableBytes > LoopbackHTTPServer.maxBodyBytes {
+                tooLarge = true
+            } else {
+                body.append(contentsOf: buffer.readableBytesView)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let keepAlive = head.isKeepAlive
+            if tooLarge {
+                write(.respond(status: .payloadTooLarge, body: "request body too large"), keepAlive: false, context: context)
+                return
+            }
+            let request = HTTPRequest(method: head.method, path: head.uri, headers: head.headers, body: body)
+            write(handler(request), keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func write(_ reply: HTTPReply, keepAlive: Bool, context: ChannelHandlerContext) {
+        switch reply {
+        case .stall:
+            return
+        case .deferred(let work):
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            Task {
+                let reply = await work()
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.write(reply, keepAlive: keepAlive, context: context)
+                }
+            }
+        case .respond(let status, let headers, let body, let delay):
+            if delay > .zero {
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: delay) {
+                    let (handler, context) = bound.value
+                    handler.send(status: status, headers: headers, body: body, keepAlive: keepAlive, context: context)
+                }
+            } else {
+                send(status: status, headers: headers, body: body, keepAlive: keepAlive, context: context)
+            }
+        }
+    }
+
+    private func send(status: HTTPResponseStatus, headers: [(String, String)], body: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        var responseHeaders = HTTPHeaders(headers)
+        responseHeaders.replaceOrAdd(name: "Content-Length", value: String(buffer.readableBytes))
+        if !keepAlive { responseHeaders.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: responseHeaders))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.writeAndFlushPromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            let channel = context.channel
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+private extension ChannelHandlerContext {
+    func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+}
