@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BulwarkCLITests",
-            dependencies: ["EthereumKit"]
+            dependencies: ["EthereumKit", "SimnetTesting"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -21,6 +21,7 @@ public final class Simnet: Service, Sendable {
     public let faces: [SimnetFace]
     private let admin: LoopbackHTTPServer
     private let logger: Logger
+    private let started = Mutex(false)
 
     /// - Parameters:
     ///   - firstPort: the first face listens here, the others on the following ports, the
@@ -43,6 +44,7 @@ public final class Simnet: Service, Sendable {
 
     /// Binds every face and the admin API. Faces configured `down` get their port and close it again.
     public func start() async throws {
+        started.withLock { $0 = true }
         for face in faces {
             try await face.server.start()
             if face.fault == .down { await face.server.stop() }
@@ -57,9 +59,10 @@ public final class Simnet: Service, Sendable {
         await admin.stop()
     }
 
-    /// Starts, produces a block every `blockTime` until graceful shutdown or cancellation, then stops.
+    /// Starts (unless `start()` was called already), produces a block every `blockTime`
+    /// until graceful shutdown or cancellation, then stops.
     public func run() async throws {
-        try await start()
+        if !started.withLock({ $0 }) { try await start() }
         await withGracefulShutdownHandler {
             if let blockTime = configuration.blockTime {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {

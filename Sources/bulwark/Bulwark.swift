@@ -1,14 +1,14 @@
 import ArgumentParser
 
 /// The `bulwark` command line (SPEC section 1).
-struct Bulwark: ParsableCommand {
+struct Bulwark: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
         commandName: "bulwark",
         abstract: "A self-hosted, multi-provider JSON-RPC gateway that keeps answering while providers and cloud regions fail.",
         version: version,
-        subcommands: [Verify.self, Version.self]
+        subcommands: [Verify.self, SimnetCommand.self, Version.self]
     )
 }
 

@@ -9,10 +9,14 @@ import Darwin
 
 /// Runs the command and maps every failure to one line on stderr and the exit
 /// codes of SPEC section 1 (the argument parser's usage-error code 64 becomes 2).
-func runBulwark() -> Never {
+func runBulwark() async -> Never {
     do {
         var command = try Bulwark.parseAsRoot()
-        try command.run()
+        if var asyncCommand = command as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
         exit(0)
     } catch let failure as CommandFailure {
         printError(failure.message)
@@ -34,4 +38,4 @@ func printError(_ message: String) {
     _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
-runBulwark()
+await runBulwark()
