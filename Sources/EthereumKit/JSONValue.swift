@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A parsed JSON document, as JSON-RPC answers arrive.
 public enum JSONValue: Sendable, Equatable {
     case null
@@ -13,21 +7,13 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses `data` as JSON; throws `malformedInput` naming what is wrong.
+    /// Parses `data` as JSON; throws `malformedInput` naming what is wrong and where.
     public static func parse(_ data: some Collection<UInt8>) throws(VerificationError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(data))
-        } catch let error as DecodingError {
-            switch error {
-            case .dataCorrupted(let context):
-                let underlying = context.underlyingError.map { " (\($0))" } ?? ""
-                throw .malformed("not JSON: \(context.debugDescription)\(underlying)")
-            default:
-                throw .malformed("not JSON: \(error)")
-            }
-        } catch {
-            throw .malformed("not JSON: \(error)")
+        let result: Result<JSONValue, VerificationError>? = data.withContiguousStorageIfAvailable { buffer in
+            do throws(VerificationError) { return .success(try JSONParser.parse(buffer)) } catch { return .failure(error) }
         }
+        if let result { return try result.get() }
+        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parse(buffer) }
     }
 
     /// The `result` of a JSON-RPC response object, or the value itself when it is
@@ -54,25 +40,6 @@ public enum JSONValue: Sendable, Equatable {
         case .string: "a string"
         case .array: "an array"
         case .object: "an object"
-        }
-    }
-}
-
-extension JSONValue: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
         }
     }
 }

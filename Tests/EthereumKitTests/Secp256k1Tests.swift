@@ -279,6 +279,31 @@ import Testing
         #expect(FieldElement(bigEndian: [UInt8](hex: "fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2e")) != nil)
     }
 
+    /// Point addition where its formula does not apply: P + P, P + (−P), P + ∞; and
+    /// mixed Z coordinates (2G comes out of doubling with Z ≠ 1).
+    @Test func pointAdditionCoversItsSpecialCases() throws {
+        let g = Secp256k1.generator
+        func encoded(_ point: JacobianPoint) throws -> String {
+            let affine = try #require(point.affine)
+            return Hex.encode(affine.x.bytes + affine.y.bytes, prefix: false)
+        }
+        let twoG = "c6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5"
+            + "1ae168fea63dc339a3c58419466ceaeef7f632653266d0e1236431a950cfe52a"
+        let threeG = "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9"
+            + "388f7b0f632de8140fe337e62a37f3566500a99934c2231b6cb9fd7584b8e672"
+        #expect(try encoded(g + g) == twoG)
+        #expect(try encoded(g.doubled) == twoG)
+        #expect(try encoded(g.doubled + g) == threeG)
+        #expect(try encoded(g + g.doubled) == threeG)
+        #expect(try encoded(g + .infinity) == Self.generatorX + Self.generatorY)
+        #expect(try encoded(.infinity + g) == Self.generatorX + Self.generatorY)
+        #expect((g + JacobianPoint(affineX: g.x, y: -g.y)).isInfinity)
+        #expect(JacobianPoint.infinity.doubled.isInfinity)
+        #expect(g.multiplied(by: Self.order).isInfinity, "n·G = ∞")
+        #expect(JacobianPoint.linearCombination(Self.key("1"), g, Self.key("2"), g.doubled).affine.map { $0.x.bytes + $0.y.bytes }
+            == (try Secp256k1.publicKey(privateKey: Self.key("5"))), "1·G + 2·(2G) = 5G")
+    }
+
     // MARK: Helpers
 
     /// n/2 + 1: the smallest s refused as high.
@@ -299,7 +324,7 @@ import Testing
 }
 
 /// A seeded generator (SplitMix64), so a failing random round trip can be replayed.
-struct SplitMix64: RandomNumberGenerator {
+private struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
 
     init(seed: UInt64) { state = seed }
