@@ -2,9 +2,12 @@ import Foundation
 import Testing
 @testable import EthereumKit
 
-/// A deterministic pseudo-random source, so failures reproduce.
-struct DeterministicRandom: RandomNumberGenerator {
+/// A seeded generator (SplitMix64), so a failing random case can be replayed.
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -12,11 +15,15 @@ struct DeterministicRandom: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    mutating func bytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &self) }
+    }
 }
 
 @Suite struct MerkleProofTests {
     func randomEntries(_ count: Int, seed: UInt64) -> [(key: [UInt8], value: [UInt8])] {
-        var rng = DeterministicRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<count).map { i in
             let key = Keccak256.hash(withUnsafeBytes(of: UInt64(i).bigEndian) { Array($0) }).bytes
             let value = (0..<Int.random(in: 1...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
