@@ -6,14 +6,14 @@ import Testing
 
 /// Builds a signed transfer from development account `from`.
 func transfer(_ simnet: Simnet, from: Int, to: [UInt8], value: UInt64, nonce: UInt64, kind: SignedTransaction.Kind = .dynamicFee,
-              chainId: UInt64? = nil, input: [UInt8] = []) throws -> SignedTransaction {
+              chainId: UInt64? = nil, input: [UInt8] = [], accessList: [SignedTransaction.AccessListEntry] = []) throws -> SignedTransaction {
     let gwei: [UInt8] = [0x3B, 0x9A, 0xCA, 0x00]  // 1e9
     let twoGwei: [UInt8] = [0x77, 0x35, 0x94, 0x00]
     return try SignedTransaction.signed(
         kind: kind, chainId: chainId ?? simnet.chain.chainId, nonce: nonce,
         gasPrice: kind == .dynamicFee ? [] : twoGwei,
         maxPriorityFeePerGas: kind == .dynamicFee ? gwei : [], maxFeePerGas: kind == .dynamicFee ? twoGwei : [],
-        gas: 100_000, to: to, value: withUnsafeBytes(of: value.bigEndian) { Array($0) }, input: input,
+        gas: 100_000, to: to, value: withUnsafeBytes(of: value.bigEndian) { Array($0) }, input: input, accessList: accessList,
         privateKey: simnet.chain.accounts[from].privateKey
     )
 }
