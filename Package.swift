@@ -23,6 +23,18 @@ let package = Package(
             name: "EthereumKit",
             dependencies: [.product(name: "BigInt", package: "BigInt")]
         ),
+        // Gateway configuration (SPEC section 2) with validation, failure-domain audit,
+        // JSON-RPC request/response types and the gateway's error type.
+        .target(
+            name: "BulwarkCore",
+            dependencies: [
+                "EthereumKit",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Resilience policy as pure state machines over an injected clock: circuit breaker,
+        // rate limiter, rolling latency and error windows, backoff, hedging, deadlines, consensus head.
+        .target(name: "Failsafe"),
         // The simulated provider network: one chain served through several provider
         // faces with failure-domain labels and injectable faults (SPEC section 7).
         .target(
@@ -53,6 +65,7 @@ let package = Package(
             name: "bulwark",
             dependencies: [
                 "EthereumKit",
+                "BulwarkCore",
                 "Simnet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,6 +81,14 @@ let package = Package(
         .testTarget(
             name: "EthereumKitTests",
             dependencies: ["EthereumKit"]
+        ),
+        .testTarget(
+            name: "BulwarkCoreTests",
+            dependencies: ["BulwarkCore"]
+        ),
+        .testTarget(
+            name: "FailsafeTests",
+            dependencies: ["Failsafe"]
         ),
         .testTarget(
             name: "SimnetTests",

@@ -1,0 +1,2 @@
+/// Gateway configuration, JSON-RPC types and errors. (Being built.)
+public enum BulwarkCore {}

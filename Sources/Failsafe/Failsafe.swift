@@ -1,0 +1,2 @@
+/// Resilience policy as pure state machines. (Being built.)
+public enum Failsafe {}
