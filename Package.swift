@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Ethereum primitives: keccak256, RLP, Merkle-Patricia tries and proofs,
@@ -35,6 +36,17 @@ let package = Package(
         // Resilience policy as pure state machines over an injected clock: circuit breaker,
         // rate limiter, rolling latency and error windows, backoff, hedging, deadlines, consensus head.
         .target(name: "Failsafe"),
+        // Upstream transport: pooled keep-alive HTTP/1.1 connections (TLS for https) on
+        // SwiftNIO event loops, with per-attempt timeouts and classified failures.
+        .target(
+            name: "Upstreams",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The simulated provider network: one chain served through several provider
         // faces with failure-domain labels and injectable faults (SPEC section 7).
         .target(
@@ -89,6 +101,10 @@ let package = Package(
         .testTarget(
             name: "FailsafeTests",
             dependencies: ["Failsafe"]
+        ),
+        .testTarget(
+            name: "UpstreamsTests",
+            dependencies: ["Upstreams", "Simnet", "SimnetTesting", "EthereumKit"]
         ),
         .testTarget(
             name: "SimnetTests",

@@ -1,0 +1,69 @@
+import EthereumKit
+import NIOCore
+import Simnet
+import SimnetTesting
+import Testing
+@testable import Upstreams
+
+@Suite struct UpstreamTransportTests {
+    static let blockNumber = ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}"#)
+
+    @Test func reusesKeepAliveConnections() async throws {
+        let simnet = try await SimnetHarness.start()
+        defer { Task { await simnet.stop() } }
+        simnet.mine(3)
+        let transport = try UpstreamTransport(url: simnet.url("alchemy-use1"))
+        for _ in 0..<50 {
+            let response = try await transport.post(Self.blockNumber, timeout: .seconds(2))
+            #expect(response.status == 200)
+            #expect(try JSONValue.parse(Array(response.body.readableBytesView))["result"] == .string("0x3"))
+        }
+        #expect(await transport.connectionsOpened() <= 2, "one connection per event loop at most")
+        await transport.shutdown()
+        #expect(await transport.idleConnectionCount() == 0)
+    }
+
+    @Test func classifiesFailures() async throws {
+        let simnet = try await SimnetHarness.start()
+        defer { Task { await simnet.stop() } }
+        let refused = try UpstreamTransport(url: simnet.url("alchemy-use1"))
+        try await simnet.setFault(.down, matching: ["id": "alchemy-use1"])
+        await #expect(throws: UpstreamTransportError(.connectionRefused, "connection refused")) {
+            try await refused.post(Self.blockNumber, timeout: .seconds(1))
+        }
+        try await simnet.setFault(.stall, matching: ["id": "infura-use1"])
+        let stalled = try UpstreamTransport(url: simnet.url("infura-use1"))
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: UpstreamTransportError(.timeout, "no answer before the deadline")) {
+            try await stalled.post(Self.blockNumber, timeout: .milliseconds(300))
+        }
+        #expect(clock.now - start < .seconds(2))
+        try await simnet.setFault(.ratelimit, matching: ["id": "ankr-eastus"])
+        let limited = try await UpstreamTransport(url: simnet.url("ankr-eastus")).post(Self.blockNumber, timeout: .seconds(1))
+        #expect(limited.status == 429)
+        #expect(limited.headers["Retry-After"] == ["1"])
+    }
+
+    /// A face that goes down and comes back: the pooled connections die with it, new ones are opened after.
+    @Test func recoversAfterTheUpstreamDropsConnections() async throws {
+        let simnet = try await SimnetHarness.start()
+        defer { Task { await simnet.stop() } }
+        let transport = try UpstreamTransport(url: simnet.url("own-node"))
+        #expect(try await transport.post(Self.blockNumber, timeout: .seconds(1)).status == 200)
+        try await simnet.setFault(.down, matching: ["id": "own-node"])
+        try await simnet.setFault(.none, matching: ["id": "own-node"])
+        #expect(try await transport.post(Self.blockNumber, timeout: .seconds(1)).status == 200)
+    }
+
+    @Test func parsesEndpoints() throws {
+        let infura = try UpstreamEndpoint(url: "https://mainnet.infura.io/v3/abc123")
+        #expect(infura.isTLS && infura.host == "mainnet.infura.io" && infura.port == 443 && infura.path == "/v3/abc123")
+        let local = try UpstreamEndpoint(url: "http://127.0.0.1:8545")
+        #expect(!local.isTLS && local.port == 8545 && local.path == "/")
+        let v6 = try UpstreamEndpoint(url: "http://[::1]:9000/rpc?x=1")
+        #expect(v6.host == "::1" && v6.port == 9000 && v6.path == "/rpc?x=1" && v6.hostHeader == "[::1]:9000")
+        #expect(throws: UpstreamTransportError.self) { try UpstreamEndpoint(url: "ftp://x") }
+        #expect(throws: UpstreamTransportError.self) { try UpstreamEndpoint(url: "http://host:99999") }
+    }
+}
