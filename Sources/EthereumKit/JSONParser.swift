@@ -20,6 +20,46 @@ struct JSONParser {
         return value
     }
 
+    /// Parses a JSON object and returns each top-level member with the byte range of its
+    /// value in `bytes`, so a proxy can copy a value (e.g. an upstream's `result`) untouched.
+    static func parseMembers(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
+        parser.index += 1
+        var members: [(key: String, value: JSONValue, span: Range<Int>)] = []
+        parser.skipWhitespace()
+        if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "}") {
+            parser.index += 1
+        } else {
+            while true {
+                parser.skipWhitespace()
+                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.error("expected a string key") }
+                let key = try parser.parseString()
+                parser.skipWhitespace()
+                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
+                parser.index += 1
+                parser.skipWhitespace()
+                let start = parser.index
+                let value = try parser.parseValue(depth: 1)
+                members.append((key, value, start..<parser.index))
+                parser.skipWhitespace()
+                guard parser.index < bytes.count else { throw parser.error("unexpected end of input") }
+                if bytes[parser.index] == UInt8(ascii: ",") {
+                    parser.index += 1
+                } else if bytes[parser.index] == UInt8(ascii: "}") {
+                    parser.index += 1
+                    break
+                } else {
+                    throw parser.error("expected ',' or '}'")
+                }
+            }
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("unexpected data after the JSON value") }
+        return members
+    }
+
     private func error(_ message: String) -> VerificationError {
         .malformed("not JSON: \(message) at byte \(index)")
     }

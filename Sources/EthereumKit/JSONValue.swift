@@ -16,6 +16,15 @@ public enum JSONValue: Sendable, Equatable {
         return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parse(buffer) }
     }
 
+    /// Parses a JSON object, returning its members with the byte range of each value in `data`.
+    public static func parseMembers(_ data: some Collection<UInt8>) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
+        let result: Result<[(key: String, value: JSONValue, span: Range<Int>)], VerificationError>? = data.withContiguousStorageIfAvailable { buffer in
+            do throws(VerificationError) { return .success(try JSONParser.parseMembers(buffer)) } catch { return .failure(error) }
+        }
+        if let result { return try result.get() }
+        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parseMembers(buffer) }
+    }
+
     /// The `result` of a JSON-RPC response object, or the value itself when it is
     /// not one. An error response becomes `malformedInput` with its message.
     public func unwrappingRPCResponse() throws(VerificationError) -> JSONValue {

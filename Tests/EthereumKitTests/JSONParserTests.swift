@@ -56,3 +56,18 @@ import Testing
         #expect(throws: Never.self) { try JSONValue.parse(fine) }
     }
 }
+
+@Suite struct JSONMemberSpanTests {
+    @Test func spansPointAtTheValueBytes() throws {
+        let text = #" {"jsonrpc":"2.0", "id": [1,{"a":2}] ,"result" : {"b": "0x1", "c":[ ]} } "#
+        let bytes = Array(text.utf8)
+        let members = try JSONValue.parseMembers(bytes)
+        #expect(members.map(\.key) == ["jsonrpc", "id", "result"])
+        let result = try #require(members.first { $0.key == "result" })
+        #expect(String(decoding: bytes[result.span], as: UTF8.self) == #"{"b": "0x1", "c":[ ]}"#)
+        #expect(result.value == .object(["b": .string("0x1"), "c": .array([])]))
+        #expect(String(decoding: bytes[members[1].span], as: UTF8.self) == #"[1,{"a":2}]"#)
+        #expect(throws: VerificationError.self) { try JSONValue.parseMembers(Array("[1]".utf8)) }
+        #expect(throws: VerificationError.self) { try JSONValue.parseMembers(Array(#"{"a":1} x"#.utf8)) }
+    }
+}
