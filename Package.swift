@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Ethereum primitives: keccak256, RLP, Merkle-Patricia tries and proofs,
@@ -45,6 +46,28 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // Routing: which upstream answers a call — health, consensus head, failover to other
+        // failure domains, hedging, broadcast — over the Upstreams transport and Failsafe policy.
+        .target(
+            name: "Routing",
+            dependencies: [
+                "EthereumKit",
+                "Upstreams",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The HTTP edge: JSON-RPC parsing, batches, the SPEC error table, health and status endpoints.
+        .target(
+            name: "BulwarkServer",
+            dependencies: [
+                "EthereumKit",
+                "Routing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The simulated provider network: one chain served through several provider
@@ -105,6 +128,14 @@ let package = Package(
         .testTarget(
             name: "UpstreamsTests",
             dependencies: ["Upstreams", "Simnet", "SimnetTesting", "EthereumKit"]
+        ),
+        .testTarget(
+            name: "RoutingTests",
+            dependencies: ["Routing", "Simnet", "SimnetTesting", "EthereumKit"]
+        ),
+        .testTarget(
+            name: "BulwarkServerTests",
+            dependencies: ["BulwarkServer", "Routing", "Simnet", "SimnetTesting", "EthereumKit"]
         ),
         .testTarget(
             name: "SimnetTests",

@@ -16,6 +16,7 @@ public final class SimnetFace: Sendable {
     }
 
     private let currentFault: FaultCell
+    private let counters: RequestCounter
     private let rpc: SimnetRPC
     let server: LoopbackHTTPServer
 
@@ -26,14 +27,23 @@ public final class SimnetFace: Sendable {
         region = face.region
         let cell = FaultCell(face.fault)
         currentFault = cell
+        let counters = RequestCounter()
+        self.counters = counters
         let rpc = SimnetRPC(chain: chain)
         self.rpc = rpc
         server = LoopbackHTTPServer(host: host, port: port) { request in
-            SimnetFace.reply(to: request, fault: cell.value.withLock { $0 }, rpc: rpc)
+            counters.count(request.body)
+            return SimnetFace.reply(to: request, fault: cell.value.withLock { $0 }, rpc: rpc)
         }
     }
 
     public var fault: Fault { currentFault.value.withLock { $0 } }
+
+    /// HTTP requests this face received (whatever its fault did with them).
+    public var requestsReceived: Int { counters.total.withLock { $0 } }
+
+    /// Requests received that carried `eth_sendRawTransaction` (single or in a batch).
+    public var transactionsReceived: Int { counters.transactions.withLock { $0 } }
 
     public var url: String { "http://\(server.host):\(server.port)" }
 
@@ -47,6 +57,20 @@ public final class SimnetFace: Sendable {
             await server.stop()
         } else if fault != .down && previous == .down {
             try await server.start()
+        }
+    }
+
+    /// Counts requests cheaply: a byte search, not a parse, so the hot path stays fast.
+    private final class RequestCounter: Sendable {
+        let total = Mutex(0)
+        let transactions = Mutex(0)
+        private static let marker = Array("eth_sendRawTransaction".utf8)
+
+        func count(_ body: [UInt8]) {
+            total.withLock { $0 += 1 }
+            if body.count > 100 && body.firstRange(of: Self.marker) != nil {
+                transactions.withLock { $0 += 1 }
+            }
         }
     }
 

@@ -74,6 +74,8 @@ public struct UpstreamTransportError: Error, Sendable, Equatable, CustomStringCo
         case responseTooLarge
         /// The transport was shut down.
         case shutdown
+        /// The caller stopped waiting (e.g. a hedge answered first).
+        case cancelled
     }
 
     public let kind: Kind

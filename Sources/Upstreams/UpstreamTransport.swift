@@ -58,14 +58,22 @@ public final class UpstreamTransport: Sendable {
         self.pools = pools
     }
 
-    /// POSTs `body` and waits for the answer, at most `timeout` in all.
+    /// POSTs `body` and waits for the answer, at most `timeout` in all. Cancelling the
+    /// calling task abandons the wait at once (a losing hedge); the connection finishes
+    /// or times out on its own and is not reused unless it completed cleanly.
     public func post(_ body: ByteBuffer, timeout: Duration) async throws(UpstreamTransportError) -> UpstreamHTTPResponse {
         let loop = group.any()
         guard let pool = pools[ObjectIdentifier(loop)] else { throw UpstreamTransportError(.shutdown, "no pool for this event loop") }
         let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
+        let answer = loop.makePromise(of: UpstreamHTTPResponse.self)
+        loop.execute { pool.execute(body, deadline: deadline, allowRetry: true).cascade(to: answer) }
         do {
-            return try await loop.flatSubmit { pool.execute(body, deadline: deadline, allowRetry: true) }.get()
+            return try await withTaskCancellationHandler {
+                try await answer.futureResult.get()
+            } onCancel: {
+                answer.fail(UpstreamTransportError(.cancelled, "abandoned: another attempt answered first"))
+            }
         } catch let error as UpstreamTransportError {
             throw error
         } catch {

@@ -1,0 +1,164 @@
+import EthereumKit
+import Hummingbird
+import Logging
+import NIOCore
+import Routing
+
+/// One chain behind the gateway.
+public struct GatewayChain: Sendable {
+    public var name: String
+    public var router: ChainRouter
+    /// The chain's method allow/deny policy (SPEC section 2, `methods`).
+    public var allows: @Sendable (String) -> Bool
+
+    public init(name: String, router: ChainRouter, allows: @escaping @Sendable (String) -> Bool = { _ in true }) {
+        self.name = name
+        self.router = router
+        self.allows = allows
+    }
+}
+
+/// Limits of the HTTP edge (SPEC section 2, `server`).
+public struct GatewayLimits: Sendable {
+    public var maxBodyBytes = 1_048_576
+    public var maxBatchSize = 100
+    public var requestTimeout: Duration = .seconds(10)
+
+    public init() {}
+}
+
+/// An HTTP answer of the edge, before it becomes a Hummingbird `Response`.
+public struct EdgeResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: String
+}
+
+/// The gateway's HTTP edge (SPEC section 3): parses JSON-RPC, enforces limits and method
+/// policy, hands each call to its chain's router, and writes answers with the
+/// `X-Bulwark-*` headers. `handle` is the whole edge without sockets, for tests.
+public final class Gateway: Sendable {
+    public let chains: [GatewayChain]
+    public let limits: GatewayLimits
+    let logger: Logger
+
+    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), logger: Logger = Logger(label: "bulwark.server")) {
+        self.chains = chains
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body`.
+    public func handle(route: String?, body: [UInt8]) async -> EdgeResponse {
+        let chain: GatewayChain
+        if let route {
+            guard let match = chains.first(where: { $0.name == route }) else {
+                return EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
+                                    body: GatewayError.invalidRequest("unknown chain '\(route.prefix(64))'; this gateway serves \(chains.map(\.name).joined(separator: ", "))").responseJSON(id: nil))
+            }
+            chain = match
+        } else {
+            guard chains.count == 1 else {
+                return EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
+                                    body: GatewayError.invalidRequest("several chains are configured: POST to /{chain} (\(chains.map(\.name).joined(separator: ", ")))").responseJSON(id: nil))
+            }
+            chain = chains[0]
+        }
+        guard body.count <= limits.maxBodyBytes else {
+            return Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.count) bytes; this gateway accepts at most \(limits.maxBodyBytes)")))
+        }
+        let request: JSONValue
+        do { request = try JSONValue.parse(body) } catch {
+            return Self.error(.parseError(error.message))
+        }
+        let deadline = ContinuousClock.now + limits.requestTimeout
+        if case .array(let items) = request {
+            guard !items.isEmpty else { return Self.error(.invalidRequest("empty batch")) }
+            guard items.count <= limits.maxBatchSize else {
+                return Self.error(.init(code: -32600, httpStatus: 413, message: "batch too large",
+                                        data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)")))
+            }
+            return await handleBatch(items, chain: chain, deadline: deadline)
+        }
+        let call: RPCCall
+        do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
+            return Self.error(error, id: error.id)
+        }
+        let outcome = await execute(call, chain: chain, deadline: deadline)
+        guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
+        var status = 200
+        if case .failed(let error) = outcome { status = error.httpStatus }
+        return EdgeResponse(status: status, headers: Self.headers(upstreams: [outcome.upstream]), body: outcome.responseJSON(id: call.id))
+    }
+
+    private func handleBatch(_ items: [JSONValue], chain: GatewayChain, deadline: ContinuousClock.Instant) async -> EdgeResponse {
+        let answers = await withTaskGroup(of: (Int, String?, String?).self) { group in
+            for (index, item) in items.enumerated() {
+                group.addTask {
+                    let call: RPCCall
+                    do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
+                        return (index, error.responseJSON(id: error.id), nil)
+                    }
+                    let outcome = await self.execute(call, chain: chain, deadline: deadline)
+                    return (index, call.id == nil ? nil : outcome.responseJSON(id: call.id), outcome.upstream)
+                }
+            }
+            var answers = [(String?, String?)](repeating: (nil, nil), count: items.count)
+            for await (index, json, upstream) in group { answers[index] = (json, upstream) }
+            return answers
+        }
+        let parts = answers.compactMap { $0.0 }
+        guard !parts.isEmpty else { return EdgeResponse(status: 204, headers: [], body: "") }
+        return EdgeResponse(status: 200, headers: Self.headers(upstreams: answers.map { $0.1 }), body: "[" + parts.joined(separator: ",") + "]")
+    }
+
+    private func execute(_ call: RPCCall, chain: GatewayChain, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        guard chain.allows(call.method) else { return .failed(.methodNotAllowed(call.method)) }
+        return await chain.router.execute(call, deadline: deadline)
+    }
+
+    static func headers(upstreams: [String?]) -> [(String, String)] {
+        var seen: [String] = []
+        for case let id? in upstreams where !seen.contains(id) { seen.append(id) }
+        var headers = [("Content-Type", "application/json"), ("X-Bulwark-Cache", "miss")]
+        if !seen.isEmpty { headers.append(("X-Bulwark-Upstream", seen.joined(separator: ","))) }
+        return headers
+    }
+
+    static func error(_ error: GatewayError, id: JSONValue? = nil) -> EdgeResponse {
+        EdgeResponse(status: error.httpStatus, headers: [("Content-Type", "application/json")], body: error.responseJSON(id: id))
+    }
+
+    // MARK: Health and status
+
+    /// `/readyz`: ready when every chain has at least one upstream that can take calls.
+    public func readiness() -> (ready: Bool, reason: String) {
+        let unavailable = chains.filter { !$0.router.isReady }.map(\.name)
+        return unavailable.isEmpty ? (true, "ready") : (false, "no healthy upstream for: \(unavailable.joined(separator: ", "))")
+    }
+
+    /// `/status` as JSON.
+    public func statusJSON() -> JSONValue {
+        .object(["chains": .array(chains.map { chain in
+            let status = chain.router.status()
+            return .object([
+                "name": .string(chain.name),
+                "chainId": .quantity(chain.router.configuration.chainId),
+                "consensusHead": status.consensusHead.map { .quantity($0) } ?? .null,
+                "upstreams": .array(status.upstreams.map { upstream in
+                    .object([
+                        "id": .string(upstream.id),
+                        "labels": .object(["provider": .string(upstream.domain.provider), "cloud": .string(upstream.domain.cloud), "region": .string(upstream.domain.region)]),
+                        "state": .string(upstream.state),
+                        "head": upstream.head.map { .quantity($0) } ?? .null,
+                        "latencyMs": .object(["p50": upstream.p50Milliseconds.map { .number(($0 * 100).rounded() / 100) } ?? .null,
+                                              "p95": upstream.p95Milliseconds.map { .number(($0 * 100).rounded() / 100) } ?? .null]),
+                        "requests": .object(["ok": .number(Double(upstream.successes)), "failed": .number(Double(upstream.failures))]),
+                        "errorRate": .number(upstream.successes + upstream.failures == 0 ? 0 : (Double(upstream.failures) / Double(upstream.successes + upstream.failures) * 1000).rounded() / 1000),
+                        "lastFailure": upstream.lastFailure.map { .string($0) } ?? .null,
+                    ])
+                }),
+            ])
+        })])
+    }
+}

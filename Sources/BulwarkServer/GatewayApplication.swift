@@ -1,0 +1,52 @@
+import EthereumKit
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import Routing
+
+extension Gateway {
+    /// The Hummingbird application serving the gateway on `host:port` (port 0: ephemeral).
+    /// `onServerRunning` receives the bound port.
+    public func application(
+        host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        let gateway = self
+        let maxBody = limits.maxBodyBytes
+        router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.get("readyz") { _, _ in
+            let (ready, reason) = gateway.readiness()
+            return Response(status: ready ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: reason + "\n")))
+        }
+        router.get("status") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: gateway.statusJSON().serialized())))
+        }
+        let rpc: @Sendable (Request, String?) async throws -> Response = { request, route in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maxBody)
+            } catch {
+                return Self.response(Gateway.error(.init(code: -32600, httpStatus: 413, message: "request too large",
+                                                          data: .string("this gateway accepts bodies of at most \(maxBody) bytes"))))
+            }
+            return Self.response(await gateway.handle(route: route, body: Array(body.readableBytesView)))
+        }
+        router.post("/") { request, _ in try await rpc(request, nil) }
+        router.post(":chain") { request, context in try await rpc(request, context.parameters.get("chain")) }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "bulwark"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    static func response(_ edge: EdgeResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in edge.headers {
+            if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
+        }
+        return Response(status: .init(code: edge.status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: edge.body)))
+    }
+}

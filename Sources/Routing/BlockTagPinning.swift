@@ -1,0 +1,23 @@
+import EthereumKit
+
+/// Rewrites the `latest` block tag (and an omitted block parameter) to the consensus
+/// head, so every upstream answers at the same block (SPEC section 4).
+enum BlockTagPinning {
+    /// Position of the block parameter for methods that take one.
+    static let blockParameterIndex: [String: Int] = [
+        "eth_getBalance": 1, "eth_getTransactionCount": 1, "eth_getCode": 1, "eth_getStorageAt": 2,
+        "eth_call": 1, "eth_getProof": 2, "eth_getBlockByNumber": 0, "eth_getBlockReceipts": 0,
+        "eth_getBlockTransactionCountByNumber": 0, "eth_getTransactionByBlockNumberAndIndex": 0,
+    ]
+
+    static func pin(method: String, params: JSONValue?, head: UInt64) -> JSONValue? {
+        guard let index = blockParameterIndex[method], case .array(var list)? = params else { return params }
+        let tag = JSONValue.quantity(head)
+        if index < list.count {
+            if list[index] == .string("latest") { list[index] = tag }
+        } else if index == list.count && method != "eth_getBlockByNumber" {
+            list.append(tag)
+        }
+        return .array(list)
+    }
+}

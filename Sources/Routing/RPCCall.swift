@@ -1,0 +1,147 @@
+import EthereumKit
+
+/// One JSON-RPC call from a client, validated.
+public struct RPCCall: Sendable {
+    /// The client's id, of any JSON type; nil for a notification.
+    public var id: JSONValue?
+    public var method: String
+    /// `params` as given (array or object), nil when absent.
+    public var params: JSONValue?
+
+    public init(id: JSONValue?, method: String, params: JSONValue?) {
+        self.id = id
+        self.method = method
+        self.params = params
+    }
+
+    /// Validates one element of a request (SPEC section 3: -32600 for anything that is not JSON-RPC 2.0).
+    public init(validating value: JSONValue) throws(GatewayError) {
+        guard case .object(let fields) = value else { throw .invalidRequest("a JSON-RPC request must be an object") }
+        guard fields["jsonrpc"] == .string("2.0") else { throw .invalidRequest("\"jsonrpc\" must be \"2.0\"", id: fields["id"]) }
+        guard case .string(let method)? = fields["method"], !method.isEmpty else {
+            throw .invalidRequest("\"method\" must be a non-empty string", id: fields["id"])
+        }
+        switch fields["id"] {
+        case nil, .string?, .number?, .null?: break
+        default: throw .invalidRequest("\"id\" must be a string, a number or null", id: nil)
+        }
+        switch fields["params"] {
+        case nil, .array?, .object?: break
+        default: throw .invalidRequest("\"params\" must be an array or an object", id: fields["id"])
+        }
+        id = fields["id"]
+        self.method = method
+        params = fields["params"]
+    }
+
+    /// The request as sent to an upstream, under the gateway's own id.
+    public func upstreamBody(id upstreamId: Int) -> String {
+        var out = #"{"jsonrpc":"2.0","id":"#
+        out += String(upstreamId)
+        out += #","method":"#
+        JSONValue.string(method).write(to: &out)
+        if let params {
+            out += #","params":"#
+            params.write(to: &out)
+        }
+        out += "}"
+        return out
+    }
+}
+
+/// A failure the gateway reports to the client itself (SPEC section 3, error table).
+public struct GatewayError: Error, Sendable, Equatable {
+    public var code: Int
+    /// HTTP status for a single (non-batch) request.
+    public var httpStatus: Int
+    public var message: String
+    public var data: JSONValue?
+    /// The id of the request it answers, when known.
+    public var id: JSONValue?
+
+    public init(code: Int, httpStatus: Int, message: String, data: JSONValue? = nil, id: JSONValue? = nil) {
+        self.code = code
+        self.httpStatus = httpStatus
+        self.message = message
+        self.data = data
+        self.id = id
+    }
+
+    public static func parseError(_ reason: String) -> GatewayError {
+        GatewayError(code: -32700, httpStatus: 400, message: "parse error", data: .string(reason))
+    }
+
+    public static func invalidRequest(_ reason: String, id: JSONValue? = nil) -> GatewayError {
+        GatewayError(code: -32600, httpStatus: 400, message: "invalid request", data: .string(reason), id: id)
+    }
+
+    public static func methodNotAllowed(_ method: String) -> GatewayError {
+        GatewayError(code: -32601, httpStatus: 200, message: "method not allowed", data: .string("\(method) is not allowed on this chain by the gateway's configuration"))
+    }
+
+    public static func methodNotFound(_ method: String) -> GatewayError {
+        GatewayError(code: -32601, httpStatus: 200, message: "the method \(method) does not exist/is not available")
+    }
+
+    /// No upstream could answer; `attempts` says what each one did.
+    public static func noUpstream(_ attempts: [Attempt], reason: String = "no upstream could answer") -> GatewayError {
+        GatewayError(code: -32010, httpStatus: 503, message: reason, data: .object([
+            "reason": .string(reason),
+            "attempts": .array(attempts.map { .object(["upstream": .string($0.upstream), "outcome": .string($0.outcome)]) }),
+        ]))
+    }
+
+    /// The JSON-RPC error response object.
+    public func responseJSON(id: JSONValue?) -> String {
+        var error: [String: JSONValue] = ["code": .number(Double(code)), "message": .string(message)]
+        if let data { error["data"] = data }
+        return JSONValue.object(["jsonrpc": .string("2.0"), "id": id ?? .null, "error": .object(error)]).serialized()
+    }
+}
+
+/// What one upstream did with one attempt, for `data.attempts` and logs. Never contains URLs or keys.
+public struct Attempt: Sendable, Equatable {
+    public var upstream: String
+    public var outcome: String
+
+    public init(upstream: String, outcome: String) {
+        self.upstream = upstream
+        self.outcome = outcome
+    }
+}
+
+/// The answer to one call.
+public enum CallOutcome: Sendable {
+    /// An upstream answered: `member` is `"result"` or `"error"`, `value` its JSON bytes exactly as the upstream sent them.
+    case answered(member: String, value: [UInt8], upstream: String)
+    /// The gateway answers itself (e.g. eth_chainId, eth_blockNumber from the consensus head).
+    case local(result: JSONValue)
+    case failed(GatewayError)
+
+    /// The JSON-RPC response object for a client id.
+    public func responseJSON(id: JSONValue?) -> String {
+        switch self {
+        case .answered(let member, let value, _):
+            var out = #"{"jsonrpc":"2.0","id":"#
+            (id ?? .null).write(to: &out)
+            out += ",\"" + member + "\":"
+            out += String(decoding: value, as: UTF8.self)
+            out += "}"
+            return out
+        case .local(let result):
+            var out = #"{"jsonrpc":"2.0","id":"#
+            (id ?? .null).write(to: &out)
+            out += #","result":"#
+            result.write(to: &out)
+            out += "}"
+            return out
+        case .failed(let error):
+            return error.responseJSON(id: id)
+        }
+    }
+
+    public var upstream: String? {
+        if case .answered(_, _, let upstream) = self { return upstream }
+        return nil
+    }
+}

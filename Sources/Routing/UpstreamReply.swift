@@ -1,0 +1,78 @@
+import EthereumKit
+import NIOCore
+import Upstreams
+
+/// How an upstream's answer to one attempt is read.
+public enum UpstreamReply: Sendable {
+    /// A JSON-RPC answer that belongs to the request: a result, or an error about the request
+    /// itself (invalid params, execution reverted, nonce too low, ...), passed to the client unchanged.
+    case answered(member: String, value: [UInt8], errorCode: Int?, errorMessage: String?)
+    /// The upstream failed: count it against the upstream and try elsewhere.
+    case upstreamFailure(UpstreamFailure)
+}
+
+/// Why an attempt counts against an upstream.
+public struct UpstreamFailure: Error, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case connectionRefused, timeout, connectionClosed, tls, http5xx, rateLimited, invalidResponse, rpcUpstreamError, wrongChain, other
+    }
+
+    public var kind: Kind
+    /// One line for `data.attempts`, e.g. `HTTP 503`, `timeout after 2000 ms`.
+    public var description: String
+    /// From `Retry-After` on a 429.
+    public var retryAfter: Duration?
+
+    public init(_ kind: Kind, _ description: String, retryAfter: Duration? = nil) {
+        self.kind = kind
+        self.description = description
+        self.retryAfter = retryAfter
+    }
+}
+
+enum ReplyClassifier {
+    /// Reads an HTTP answer from an upstream (SPEC section 3: request errors pass through,
+    /// upstream errors are counted and retried elsewhere).
+    static func classify(_ response: UpstreamHTTPResponse) -> UpstreamReply {
+        if response.status == 429 {
+            let retryAfter = response.headers["Retry-After"].first.flatMap(Int.init).map { Duration.seconds($0) }
+            return .upstreamFailure(UpstreamFailure(.rateLimited, "rate limited (HTTP 429)", retryAfter: retryAfter))
+        }
+        guard response.status == 200 else {
+            return .upstreamFailure(UpstreamFailure(response.status >= 500 ? .http5xx : .invalidResponse, "HTTP \(response.status)"))
+        }
+        let bytes = Array(response.body.readableBytesView)
+        let members: [(key: String, value: JSONValue, span: Range<Int>)]
+        do { members = try JSONValue.parseMembers(bytes) } catch {
+            return .upstreamFailure(UpstreamFailure(.invalidResponse, "invalid JSON from the upstream"))
+        }
+        if let result = members.first(where: { $0.key == "result" }) {
+            return .answered(member: "result", value: Array(bytes[result.span]), errorCode: nil, errorMessage: nil)
+        }
+        guard let error = members.first(where: { $0.key == "error" }), case .object(let fields) = error.value else {
+            return .upstreamFailure(UpstreamFailure(.invalidResponse, "JSON-RPC answer without result or error"))
+        }
+        var code = 0
+        if case .number(let number)? = fields["code"] { code = Int(number) }
+        let message = fields["message"]?.stringValue ?? ""
+        if isUpstreamError(code: code, message: message) {
+            if code == -32005 || message.lowercased().contains("rate limit") {
+                return .upstreamFailure(UpstreamFailure(.rateLimited, "rate limited (\(code))"))
+            }
+            return .upstreamFailure(UpstreamFailure(.rpcUpstreamError, "error \(code): \(message.prefix(120))"))
+        }
+        return .answered(member: "error", value: Array(bytes[error.span]), errorCode: code, errorMessage: message)
+    }
+
+    /// Errors that say the upstream could not serve (its fault, not the request's).
+    static func isUpstreamError(code: Int, message: String) -> Bool {
+        let lowered = message.lowercased()
+        if code == -32005 || code == -32603 || code == -32001 || code == -32002 || code == -32004 { return true }
+        let upstreamPhrases = [
+            "header not found", "missing trie node", "rate limit", "too many requests", "capacity exceeded",
+            "internal error", "timeout", "timed out", "unavailable", "not synced", "syncing", "historical state",
+            "backend", "upstream", "try again", "request limit", "daily request count",
+        ]
+        return upstreamPhrases.contains { lowered.contains($0) }
+    }
+}
