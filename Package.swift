@@ -101,10 +101,15 @@ let package = Package(
             dependencies: [
                 "EthereumKit",
                 "BulwarkCore",
+                "BulwarkServer",
+                "Routing",
+                "Upstreams",
                 "Simnet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.
