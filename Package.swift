@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Ethereum primitives: keccak256, RLP, Merkle-Patricia tries and proofs,
@@ -55,6 +57,7 @@ let package = Package(
             dependencies: [
                 "EthereumKit",
                 "Upstreams",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,6 +69,8 @@ let package = Package(
             dependencies: [
                 "EthereumKit",
                 "Routing",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -110,6 +115,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.
@@ -140,7 +147,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BulwarkServerTests",
-            dependencies: ["BulwarkServer", "Routing", "Simnet", "SimnetTesting", "EthereumKit"]
+            dependencies: [
+                "BulwarkServer", "Routing", "Simnet", "SimnetTesting", "EthereumKit",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
         .testTarget(
             name: "SimnetTests",

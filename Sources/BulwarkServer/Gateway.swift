@@ -41,10 +41,14 @@ public final class Gateway: Sendable {
     public let chains: [GatewayChain]
     public let limits: GatewayLimits
     let logger: Logger
+    let metrics = GatewayMetrics()
+    /// Key required on `/admin/*` (`X-Api-Key` or `Authorization: Bearer`); nil leaves them open.
+    public let adminKey: String?
 
-    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), logger: Logger = Logger(label: "bulwark.server")) {
+    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), adminKey: String? = nil, logger: Logger = Logger(label: "bulwark.server")) {
         self.chains = chains
         self.limits = limits
+        self.adminKey = adminKey
         self.logger = logger
     }
 
@@ -113,8 +117,10 @@ public final class Gateway: Sendable {
     }
 
     private func execute(_ call: RPCCall, chain: GatewayChain, deadline: ContinuousClock.Instant) async -> CallOutcome {
-        guard chain.allows(call.method) else { return .failed(.methodNotAllowed(call.method)) }
-        return await chain.router.execute(call, deadline: deadline)
+        let start = ContinuousClock.now
+        let outcome = chain.allows(call.method) ? await chain.router.execute(call, deadline: deadline) : .failed(.methodNotAllowed(call.method))
+        metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+        return outcome
     }
 
     static func headers(upstreams: [String?]) -> [(String, String)] {
@@ -127,6 +133,54 @@ public final class Gateway: Sendable {
 
     static func error(_ error: GatewayError, id: JSONValue? = nil) -> EdgeResponse {
         EdgeResponse(status: error.httpStatus, headers: [("Content-Type", "application/json")], body: error.responseJSON(id: id))
+    }
+
+    // MARK: Fault drills
+
+    /// `POST /admin/drill` body: `{"fail": {"cloud": "aws", "region": "us-east-1"}, "for": "60s"}`.
+    public func startDrill(body: [UInt8]) -> EdgeResponse {
+        guard let json = try? JSONValue.parse(body), let fail = json["fail"]?.objectValue, !fail.isEmpty else {
+            return Self.adminError(400, #"expected {"fail": {"cloud": "...", "region": "..."}, "for": "60s"}"#)
+        }
+        var criteria: [String: String] = [:]
+        for (key, value) in fail {
+            guard ["id", "provider", "cloud", "region"].contains(key), let text = value.stringValue else {
+                return Self.adminError(400, "fail.\(key): use id, provider, cloud or region with a string value")
+            }
+            criteria[key] = text
+        }
+        var length: Duration = .seconds(60)
+        if let text = json["for"]?.stringValue {
+            guard let parsed = DrillDuration.parse(text) else { return Self.adminError(400, "for: '\(text)' is not a duration like 30s, 5m or 1h") }
+            length = parsed
+        }
+        var matched: [String] = []
+        for chain in chains { matched += chain.router.startDrill(matching: criteria, for: length) }
+        guard !matched.isEmpty else { return Self.adminError(404, "no upstream matches \(criteria.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))") }
+        logger.warning("fault drill started", metadata: ["drill.upstreams": "\(matched.joined(separator: ","))"])
+        return EdgeResponse(status: 200, headers: [("Content-Type", "application/json")],
+                            body: JSONValue.object(["drill": .string("started"), "upstreams": .array(matched.map { .string($0) }),
+                                                    "seconds": .number(Double(length.components.seconds))]).serialized())
+    }
+
+    /// `DELETE /admin/drill`.
+    public func endDrill() -> EdgeResponse {
+        for chain in chains { chain.router.endDrill() }
+        return EdgeResponse(status: 200, headers: [("Content-Type", "application/json")], body: #"{"drill":"ended"}"#)
+    }
+
+    /// Whether an admin request carries the admin key (constant-time comparison).
+    public func isAdmin(apiKey: String?) -> Bool {
+        guard let adminKey else { return true }
+        guard let apiKey else { return false }
+        let a = Array(adminKey.utf8), b = Array(apiKey.utf8)
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) { difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
+        return difference == 0
+    }
+
+    static func adminError(_ status: Int, _ message: String) -> EdgeResponse {
+        EdgeResponse(status: status, headers: [("Content-Type", "application/json")], body: JSONValue.object(["error": .string(message)]).serialized())
     }
 
     // MARK: Health and status
@@ -156,6 +210,7 @@ public final class Gateway: Sendable {
                         "requests": .object(["ok": .number(Double(upstream.successes)), "failed": .number(Double(upstream.failures))]),
                         "errorRate": .number(upstream.successes + upstream.failures == 0 ? 0 : (Double(upstream.failures) / Double(upstream.successes + upstream.failures) * 1000).rounded() / 1000),
                         "lastFailure": upstream.lastFailure.map { .string($0) } ?? .null,
+                        "inDrill": .bool(upstream.inDrill),
                     ])
                 }),
             ])

@@ -3,13 +3,15 @@ import Hummingbird
 import HTTPTypes
 import Logging
 import NIOCore
+import Prometheus
 import Routing
 
 extension Gateway {
     /// The Hummingbird application serving the gateway on `host:port` (port 0: ephemeral).
     /// `onServerRunning` receives the bound port.
     public func application(
-        host: String, port: Int, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String, port: Int, metricsRegistry: PrometheusCollectorRegistry? = nil,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
         let gateway = self
@@ -21,6 +23,25 @@ extension Gateway {
         }
         router.get("status") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: gateway.statusJSON().serialized())))
+        }
+        router.get("metrics") { _, _ in
+            var buffer: [UInt8] = []
+            metricsRegistry?.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        let admin: @Sendable (Request) -> Response? = { request in
+            let key = request.headers[HTTPField.Name("X-Api-Key")!]
+                ?? request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            return gateway.isAdmin(apiKey: key) ? nil : Self.response(Gateway.adminError(401, "admin endpoints need the admin key"))
+        }
+        router.post("admin/drill") { request, _ in
+            if let denied = admin(request) { return denied }
+            let body = try await request.body.collect(upTo: 65_536)
+            return Self.response(gateway.startDrill(body: Array(body.readableBytesView)))
+        }
+        router.delete("admin/drill") { request, _ in
+            if let denied = admin(request) { return denied }
+            return Self.response(gateway.endDrill())
         }
         let rpc: @Sendable (Request, String?) async throws -> Response = { request, route in
             let body: ByteBuffer

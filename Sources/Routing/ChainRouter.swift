@@ -19,12 +19,20 @@ public final class ChainRouter: Service, Sendable {
         var health: [UpstreamHealthRecord]
         var consensusHead: UInt64?
         var nextRequestId = 1
+        /// Upstreams taken out of service by a fault drill, and until when.
+        var drill: (upstreams: Set<Int>, until: ContinuousClock.Instant)?
+
+        func inDrill(_ index: Int, now: ContinuousClock.Instant) -> Bool {
+            guard let drill, now < drill.until else { return false }
+            return drill.upstreams.contains(index)
+        }
     }
 
     public let configuration: RouterConfiguration
     let upstreams: [Upstream]
     private let state: Mutex<State>
     private let logger: Logger
+    private let metrics: RoutingMetrics
 
     public init(configuration: RouterConfiguration, logger: Logger = Logger(label: "bulwark.routing")) throws(UpstreamTransportError) {
         self.configuration = configuration
@@ -37,6 +45,7 @@ public final class ChainRouter: Service, Sendable {
         }
         self.upstreams = upstreams
         state = Mutex(State(health: Array(repeating: UpstreamHealthRecord(), count: upstreams.count)))
+        metrics = RoutingMetrics(chain: configuration.chainName, upstreamIds: configuration.upstreams.map(\.id))
     }
 
     // MARK: Calls
@@ -124,7 +133,7 @@ public final class ChainRouter: Service, Sendable {
             while let event = await group.next() {
                 switch event {
                 case .hedgeTimer:
-                    if running > 0 && !Task.isCancelled { _ = startNext() }
+                    if running > 0 && !Task.isCancelled && startNext() { metrics.hedges.increment() }
                 case .finished(let index, let reply, let latency):
                     running -= 1
                     inFlight[index] = nil
@@ -143,16 +152,20 @@ public final class ChainRouter: Service, Sendable {
                             continue
                         }
                         recordLosers(except: index)
+                        if !attempts.isEmpty { metrics.failovers.increment() }
                         group.cancelAll()
                         return .answered(member: member, value: value, upstream: id)
                     case .upstreamFailure(let failure):
                         record(index, failure: failure)
                         attempts.append(Attempt(upstream: id, outcome: failure.description))
                         logger.debug("upstream attempt failed", metadata: ["upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)"])
-                        if running == 0 && !startNext() {
-                            group.cancelAll()
-                            if let methodNotFound { return methodNotFound }
-                            return .failed(.noUpstream(attempts))
+                        if running == 0 {
+                            guard startNext() else {
+                                group.cancelAll()
+                                if let methodNotFound { return methodNotFound }
+                                return .failed(.noUpstream(attempts))
+                            }
+                            metrics.retries.increment()
                         }
                     }
                 }
@@ -229,6 +242,7 @@ public final class ChainRouter: Service, Sendable {
         let now = ContinuousClock.now
         return state.withLock { state in
             let eligible = state.health.indices.filter { index in
+                guard !state.inDrill(index, now: now) else { return false }
                 let record = state.health[index]
                 guard record.chainIdMatches != false, !record.isOpen(now: now) else { return false }
                 if let paused = record.pausedUntil, now < paused { return false }
@@ -239,7 +253,9 @@ public final class ChainRouter: Service, Sendable {
                 return own + UInt64(configuration.maxLag) >= head
             }
             let pool = current.isEmpty ? eligible : current
-            let open = state.health.indices.filter { state.health[$0].isOpen(now: now) && state.health[$0].chainIdMatches != false && !state.health[$0].probeInFlight }
+            let open = state.health.indices.filter {
+                state.health[$0].isOpen(now: now) && state.health[$0].chainIdMatches != false && !state.health[$0].probeInFlight && !state.inDrill($0, now: now)
+            }
             // Open circuits past their period come last, as probes.
             let probes = open.filter { state.health[$0].openUntil.map { now >= $0 } ?? false }
             return pool.sorted { state.health[$0].score < state.health[$1].score } + probes
@@ -254,11 +270,13 @@ public final class ChainRouter: Service, Sendable {
     private func record(_ index: Int, success latency: Duration) {
         let now = ContinuousClock.now
         state.withLock { $0.health[index].recordSuccess(latency: latency, now: now) }
+        metrics.attempt(upstream: upstreams[index].spec.id, outcome: "ok", latency: latency)
     }
 
     private func record(_ index: Int, failure: UpstreamFailure) {
         let now = ContinuousClock.now
         state.withLock { $0.health[index].recordFailure(failure, now: now) }
+        metrics.attempt(upstream: upstreams[index].spec.id, outcome: RoutingMetrics.outcome(failure), latency: nil)
     }
 
     private func nextRequestId() -> Int {
@@ -297,6 +315,33 @@ public final class ChainRouter: Service, Sendable {
         case .invalidResponse, .responseTooLarge: return UpstreamFailure(.invalidResponse, transportError.message)
         case .invalidURL, .shutdown, .cancelled: return UpstreamFailure(.other, transportError.message)
         }
+    }
+
+    // MARK: Fault drills
+
+    /// Takes every upstream matching all `criteria` (id, provider, cloud, region) out of
+    /// service for `length`, as if its failure domain had failed. Returns the ids taken out.
+    public func startDrill(matching criteria: [String: String], for length: Duration) -> [String] {
+        let matched = upstreams.indices.filter { index in
+            let spec = upstreams[index].spec
+            return criteria.allSatisfy { key, value in
+                switch key {
+                case "id": spec.id == value
+                case "provider": spec.domain.provider == value
+                case "cloud": spec.domain.cloud == value
+                case "region": spec.domain.region == value
+                default: false
+                }
+            }
+        }
+        guard !matched.isEmpty else { return [] }
+        let until = ContinuousClock.now + length
+        state.withLock { $0.drill = (Set(matched), until) }
+        return matched.map { upstreams[$0].spec.id }
+    }
+
+    public func endDrill() {
+        state.withLock { $0.drill = nil }
     }
 
     // MARK: Heads
@@ -342,6 +387,10 @@ public final class ChainRouter: Service, Sendable {
                 if let head = record.head { heads.append((upstreams[index].spec.domain, head)) }
             }
             state.consensusHead = ConsensusHeadRule.head(of: heads) ?? state.consensusHead
+            for (index, record) in state.health.enumerated() {
+                let up = record.state(now: now, consensusHead: state.consensusHead, maxLag: configuration.maxLag) == .healthy
+                metrics.state(upstream: upstreams[index].spec.id, up: up, head: record.head)
+            }
         }
     }
 
@@ -388,6 +437,7 @@ public final class ChainRouter: Service, Sendable {
         public var successes: Int
         public var failures: Int
         public var lastFailure: String?
+        public var inDrill: Bool
     }
 
     public func status() -> (consensusHead: UInt64?, upstreams: [UpstreamStatus]) {
@@ -396,9 +446,10 @@ public final class ChainRouter: Service, Sendable {
             (state.consensusHead, state.health.enumerated().map { index, record in
                 UpstreamStatus(
                     id: upstreams[index].spec.id, domain: upstreams[index].spec.domain,
-                    state: record.state(now: now, consensusHead: state.consensusHead, maxLag: configuration.maxLag).rawValue,
+                    state: state.inDrill(index, now: now) ? "down" : record.state(now: now, consensusHead: state.consensusHead, maxLag: configuration.maxLag).rawValue,
                     head: record.head, p50Milliseconds: record.p50.map(Self.milliseconds), p95Milliseconds: record.p95.map(Self.milliseconds),
-                    successes: record.successCount, failures: record.failureCount, lastFailure: record.lastFailure
+                    successes: record.successCount, failures: record.failureCount, lastFailure: record.lastFailure,
+                    inDrill: state.inDrill(index, now: now)
                 )
             })
         }

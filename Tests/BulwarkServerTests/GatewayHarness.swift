@@ -1,6 +1,8 @@
 import BulwarkServer
 import EthereumKit
 import Hummingbird
+import Metrics
+import Prometheus
 import Routing
 import Simnet
 import SimnetTesting
@@ -15,7 +17,8 @@ final class GatewayHarness: Sendable {
     let url: String
     private let tasks: Mutex<[Task<Void, Never>]>
 
-    static func start(blockTime: Duration = .milliseconds(300), limits: GatewayLimits = .init(),
+    static func start(blockTime: Duration = .milliseconds(300), limits: GatewayLimits = .init(), adminKey: String? = nil,
+                      metricsRegistry: PrometheusCollectorRegistry? = nil,
                       allows: @escaping @Sendable (String) -> Bool = { _ in true },
                       tune: (inout RouterConfiguration) -> Void = { _ in }) async throws -> GatewayHarness {
         var configuration = SimnetHarness.configuration()
@@ -30,9 +33,9 @@ final class GatewayHarness: Sendable {
         routing.attemptTimeout = .seconds(2)
         tune(&routing)
         let router = try ChainRouter(configuration: routing)
-        let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router, allows: allows)], limits: limits)
+        let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router, allows: allows)], limits: limits, adminKey: adminKey)
         let port = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
+        let application = gateway.application(host: "127.0.0.1", port: 0, metricsRegistry: metricsRegistry) { bound in port.withLock { $0 = bound } }
         var tasks: [Task<Void, Never>] = []
         tasks.append(Task { try? await simnet.run() })
         tasks.append(Task { try? await router.run() })
@@ -49,6 +52,9 @@ final class GatewayHarness: Sendable {
         self.url = url
         self.tasks = Mutex(tasks)
     }
+
+    /// `http://127.0.0.1:PORT` without the chain route.
+    var root: String { String(url.dropLast("/eth".count)) }
 
     func stop() async {
         for task in tasks.withLock({ $0 }) { task.cancel() }
@@ -131,4 +137,13 @@ func clientLoop(_ harness: GatewayHarness, total: Int, concurrency: Int = 16) as
         }
         return all
     }
+}
+
+/// The process-wide metrics backend for tests: bootstrapped once, before any router that should report to it.
+enum TestMetrics {
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
 }

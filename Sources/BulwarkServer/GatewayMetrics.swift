@@ -1,0 +1,52 @@
+import Metrics
+import Routing
+import Synchronization
+
+/// Client-facing metrics: calls and their latency by chain, method (from an allowlist, so
+/// labels stay bounded whatever clients send) and outcome.
+final class GatewayMetrics: Sendable {
+    /// Methods reported by name; any other method is reported as `other`.
+    static let methodAllowlist: Set<String> = [
+        "eth_blockNumber", "eth_chainId", "net_version", "eth_getBalance", "eth_getTransactionCount", "eth_getCode",
+        "eth_getStorageAt", "eth_getProof", "eth_call", "eth_estimateGas", "eth_gasPrice", "eth_maxPriorityFeePerGas",
+        "eth_feeHistory", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getBlockReceipts", "eth_getTransactionByHash",
+        "eth_getTransactionReceipt", "eth_getLogs", "eth_sendRawTransaction", "eth_syncing", "web3_clientVersion",
+        "eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash", "eth_getTransactionByBlockNumberAndIndex",
+        "eth_getTransactionByBlockHashAndIndex", "eth_blobBaseFee",
+    ]
+
+    private struct Key: Hashable {
+        var chain: String
+        var method: String
+        var outcome: String
+    }
+
+    private let counters = Mutex<[Key: Counter]>([:])
+    private let timers = Mutex<[Key: Timer]>([:])
+
+    func record(chain: String, method: String, outcome: CallOutcome, latency: Duration) {
+        let name = Self.methodAllowlist.contains(method) ? method : "other"
+        let result: String
+        switch outcome {
+        case .answered(let member, _, _): result = member == "result" ? "ok" : "rpc_error"
+        case .local: result = "ok"
+        case .failed(let error): result = "gateway_error_\(-error.code)"
+        }
+        let counterKey = Key(chain: chain, method: name, outcome: result)
+        let counter = counters.withLock { counters in
+            if let existing = counters[counterKey] { return existing }
+            let made = Counter(label: "bulwark_requests_total", dimensions: [("chain", chain), ("method", name), ("outcome", result)])
+            counters[counterKey] = made
+            return made
+        }
+        counter.increment()
+        let timerKey = Key(chain: chain, method: name, outcome: "")
+        let timer = timers.withLock { timers in
+            if let existing = timers[timerKey] { return existing }
+            let made = Timer(label: "bulwark_request_duration_seconds", dimensions: [("chain", chain), ("method", name)], preferredDisplayUnit: .seconds)
+            timers[timerKey] = made
+            return made
+        }
+        timer.recordNanoseconds(latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000)
+    }
+}

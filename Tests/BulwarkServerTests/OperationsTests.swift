@@ -1,0 +1,68 @@
+import BulwarkServer
+import EthereumKit
+import Routing
+import Simnet
+import SimnetTesting
+import Testing
+
+@Suite(.serialized) struct OperationsTests {
+    /// /metrics shows request counts and latency by chain and method, upstream attempts by outcome,
+    /// upstream state, and failovers — with bounded labels (unknown methods are `other`).
+    @Test func metricsEndpoint() async throws {
+        let registry = TestMetrics.registry
+        let harness = try await GatewayHarness.start(metricsRegistry: registry)
+        defer { Task { await harness.stop() } }
+        try await harness.failUSEast(.down)
+        _ = await clientLoop(harness, total: 120)
+        _ = try? await HTTPTestClient.call(harness.url, "made_up_method_\(Int.random(in: 0...1_000_000))")
+        await harness.router.pollHeads()
+        let text = try await HTTPTestClient.request(.GET, harness.root + "/metrics").text
+        #expect(text.contains(#"bulwark_requests_total{chain="eth",method="eth_getBalance",outcome="ok"}"#), "\(text.prefix(2000))")
+        #expect(text.contains(#"method="other""#))
+        #expect(!text.contains("made_up_method"))
+        #expect(text.contains(#"bulwark_request_duration_seconds_bucket{chain="eth",method="eth_getBalance""#))
+        #expect(text.contains(#"bulwark_upstream_requests_total{chain="eth",upstream="quicknode-euw1",outcome="ok"}"#))
+        #expect(text.contains(#"bulwark_upstream_up{chain="eth",upstream="alchemy-use1"} 0"#))
+        #expect(text.contains(#"bulwark_upstream_up{chain="eth",upstream="own-node"} 1"#))
+        #expect(text.contains("bulwark_failovers_total"))
+    }
+
+    /// A drill takes a whole domain out of service for a while; clients notice nothing; DELETE ends it.
+    @Test func faultDrill() async throws {
+        let harness = try await GatewayHarness.start(adminKey: "admin-secret")
+        defer { Task { await harness.stop() } }
+        let drill = #"{"fail": {"cloud": "aws", "region": "us-east-1"}, "for": "60s"}"#
+        let denied = try await HTTPTestClient.request(.POST, harness.root + "/admin/drill", body: drill)
+        #expect(denied.status.code == 401)
+        let started = try await HTTPTestClient.request(.POST, harness.root + "/admin/drill", body: drill, headers: [("X-Api-Key", "admin-secret")])
+        #expect(started.status.code == 200, "\(started.text)")
+        #expect(try JSONValue.parse(started.body)["upstreams"] == .array([.string("alchemy-use1"), .string("infura-use1")]))
+        let aws = harness.simnet.faces.filter { $0.cloud == "aws" }
+        let before = aws.map(\.requestsReceived).reduce(0, +)
+        let report = await clientLoop(harness, total: 300)
+        #expect(report.failures.isEmpty)
+        #expect(aws.map(\.requestsReceived).reduce(0, +) - before < 30, "only head polls reach the drilled domain")
+        let status = try JSONValue.parse(try await HTTPTestClient.request(.GET, harness.root + "/status").body)
+        let upstreams = status["chains"]?.arrayValue?.first?["upstreams"]?.arrayValue ?? []
+        #expect(upstreams.filter { $0["inDrill"] == .bool(true) }.count == 2)
+        let ended = try await HTTPTestClient.request(.DELETE, harness.root + "/admin/drill", headers: [("Authorization", "Bearer admin-secret")])
+        #expect(ended.status.code == 200)
+        let bad = try await HTTPTestClient.request(.POST, harness.root + "/admin/drill", body: #"{"fail": {"planet": "mars"}}"#, headers: [("X-Api-Key", "admin-secret")])
+        #expect(bad.status.code == 400)
+    }
+
+    @Test func healthReadinessAndStatus() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        #expect(try await HTTPTestClient.request(.GET, harness.root + "/healthz").status.code == 200)
+        #expect(try await HTTPTestClient.request(.GET, harness.root + "/readyz").status.code == 200)
+        let status = try JSONValue.parse(try await HTTPTestClient.request(.GET, harness.root + "/status").body)
+        let chain = try #require(status["chains"]?.arrayValue?.first)
+        #expect(chain["name"] == .string("eth"))
+        #expect(chain["consensusHead"]?.stringValue != nil)
+        let upstream = try #require(chain["upstreams"]?.arrayValue?.first)
+        #expect(upstream["labels"]?["cloud"] == .string("aws"))
+        #expect(upstream["state"] == .string("healthy"))
+        #expect(upstream["latencyMs"]?["p50"] != .null)
+    }
+}
