@@ -143,7 +143,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RoutingTests",
-            dependencies: ["Routing", "Simnet", "SimnetTesting", "EthereumKit"]
+            dependencies: ["Routing", "Upstreams", "EthereumKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(
             name: "BulwarkServerTests",

@@ -8,6 +8,12 @@ public struct UpstreamHTTPResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: ByteBuffer
+
+    public init(status: Int, headers: HTTPHeaders, body: ByteBuffer) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// Sends JSON-RPC bodies to one upstream over pooled keep-alive HTTP/1.1 connections.

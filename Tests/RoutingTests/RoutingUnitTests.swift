@@ -1,0 +1,80 @@
+import EthereumKit
+import NIOCore
+import NIOHTTP1
+import Testing
+import Upstreams
+@testable import Routing
+
+@Suite struct ReplyClassificationTests {
+    func reply(_ status: Int, _ body: String, headers: [(String, String)] = []) -> UpstreamReply {
+        ReplyClassifier.classify(UpstreamHTTPResponse(status: status, headers: HTTPHeaders(headers), body: ByteBuffer(string: body)))
+    }
+
+    @Test func resultsPassThroughByteForByte() {
+        guard case .answered(let member, let value, nil, nil) = reply(200, #"{"jsonrpc":"2.0","id":5,"result":{"b" : "0x01", "a":[1, 2]}}"#) else {
+            Issue.record("not answered")
+            return
+        }
+        #expect(member == "result")
+        #expect(String(decoding: value, as: UTF8.self) == #"{"b" : "0x01", "a":[1, 2]}"#)
+    }
+
+    @Test func requestErrorsPassThroughAndUpstreamErrorsDoNot() {
+        if case .answered(let member, _, let code, _) = reply(200, #"{"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted","data":"0x08c379a0"}}"#) {
+            #expect(member == "error" && code == 3)
+        } else { Issue.record("a revert is the request's error") }
+        if case .answered(_, _, let code, _) = reply(200, #"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"nonce too low: address 0x.., tx: 0 state: 1"}}"#) {
+            #expect(code == -32000)
+        } else { Issue.record("nonce too low is the request's error") }
+        for body in [#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"header not found"}}"#,
+                     #"{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"limit exceeded"}}"#,
+                     #"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"internal error"}}"#,
+                     #"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"missing trie node abc"}}"#] {
+            guard case .upstreamFailure = reply(200, body) else { Issue.record("\(body) is the upstream's fault"); continue }
+        }
+    }
+
+    @Test func httpAndPayloadFailures() {
+        guard case .upstreamFailure(let limited) = reply(429, "slow down", headers: [("Retry-After", "7")]) else { Issue.record("wrong classification"); return }
+        #expect(limited.kind == .rateLimited && limited.retryAfter == .seconds(7))
+        guard case .upstreamFailure(let server) = reply(502, "<html>bad gateway</html>") else { Issue.record("wrong classification"); return }
+        #expect(server.kind == .http5xx && server.description == "HTTP 502")
+        guard case .upstreamFailure(let garbage) = reply(200, "<html>oops</html>") else { Issue.record("wrong classification"); return }
+        #expect(garbage.kind == .invalidResponse)
+        guard case .upstreamFailure(let empty) = reply(200, #"{"jsonrpc":"2.0","id":1}"#) else { Issue.record("wrong classification"); return }
+        #expect(empty.kind == .invalidResponse)
+    }
+}
+
+@Suite struct PinningAndConsensusTests {
+    @Test func latestIsPinnedToTheConsensusHead() {
+        let address = JSONValue.string("0x0000000000000000000000000000000000000001")
+        #expect(BlockTagPinning.pin(method: "eth_getBalance", params: .array([address, .string("latest")]), head: 0x1234)
+            == .array([address, .string("0x1234")]))
+        #expect(BlockTagPinning.pin(method: "eth_getBalance", params: .array([address]), head: 16) == .array([address, .string("0x10")]))
+        #expect(BlockTagPinning.pin(method: "eth_getBalance", params: .array([address, .string("0x5")]), head: 16) == .array([address, .string("0x5")]))
+        #expect(BlockTagPinning.pin(method: "eth_getBlockByNumber", params: .array([.string("latest"), .bool(false)]), head: 16)
+            == .array([.string("0x10"), .bool(false)]))
+        #expect(BlockTagPinning.pin(method: "eth_getBlockByNumber", params: .array([.string("finalized"), .bool(false)]), head: 16)
+            == .array([.string("finalized"), .bool(false)]))
+        #expect(BlockTagPinning.pin(method: "eth_getTransactionByHash", params: .array([.string("0xab")]), head: 16) == .array([.string("0xab")]))
+    }
+
+    @Test func consensusNeedsTwoDomains() {
+        let a = FailureDomainLabels(provider: "a", cloud: "aws", region: "us-east-1")
+        let b = FailureDomainLabels(provider: "b", cloud: "aws", region: "us-east-1")
+        let c = FailureDomainLabels(provider: "c", cloud: "gcp", region: "europe-west1")
+        // One provider far ahead does not define the head.
+        #expect(ConsensusHeadRule.head(of: [(a, 1000), (b, 100), (c, 101)]) == 101)
+        #expect(ConsensusHeadRule.head(of: [(a, 100), (a, 105)]) == 105)
+        #expect(ConsensusHeadRule.head(of: []) == nil)
+    }
+
+    @Test func callValidation() throws {
+        let call = try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "id": .string("x"), "method": .string("eth_chainId")]))
+        #expect(call.upstreamBody(id: 42) == #"{"jsonrpc":"2.0","id":42,"method":"eth_chainId"}"#)
+        #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .number(1)])) }
+        #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "params": .string("x")])) }
+        #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "id": .object([:])])) }
+    }
+}
