@@ -1,2 +1,0 @@
-/// Gateway configuration, JSON-RPC types and errors. (Being built.)
-public enum BulwarkCore {}
