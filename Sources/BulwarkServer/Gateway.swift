@@ -44,12 +44,33 @@ public final class Gateway: Sendable {
     let metrics = GatewayMetrics()
     /// Key required on `/admin/*` (`X-Api-Key` or `Authorization: Bearer`); nil leaves them open.
     public let adminKey: String?
+    /// Client API keys (SPEC section 2, `auth.keys`); empty leaves the JSON-RPC routes open.
+    let clientKeys: [[UInt8]]
 
-    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), adminKey: String? = nil, logger: Logger = Logger(label: "bulwark.server")) {
+    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), adminKey: String? = nil, clientKeys: [String] = [],
+                logger: Logger = Logger(label: "bulwark.server")) {
         self.chains = chains
         self.limits = limits
         self.adminKey = adminKey
+        self.clientKeys = clientKeys.map { Array($0.utf8) }
         self.logger = logger
+    }
+
+    /// Whether a JSON-RPC request may be served: always without configured keys, else only
+    /// with one of them (compared in constant time, every key checked).
+    public func isClientAllowed(apiKey: String?) -> Bool {
+        guard !clientKeys.isEmpty else { return true }
+        guard let apiKey else { return false }
+        let offered = Array(apiKey.utf8)
+        var matched = false
+        for key in clientKeys where Self.constantTimeEqual(key, offered) { matched = true }
+        return matched
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) { difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
+        return difference == 0
     }
 
     /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body`.
@@ -173,10 +194,7 @@ public final class Gateway: Sendable {
     public func isAdmin(apiKey: String?) -> Bool {
         guard let adminKey else { return true }
         guard let apiKey else { return false }
-        let a = Array(adminKey.utf8), b = Array(apiKey.utf8)
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for i in 0..<max(a.count, b.count) { difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
-        return difference == 0
+        return Self.constantTimeEqual(Array(adminKey.utf8), Array(apiKey.utf8))
     }
 
     static func adminError(_ status: Int, _ message: String) -> EdgeResponse {

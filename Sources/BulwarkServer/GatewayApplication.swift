@@ -43,7 +43,12 @@ extension Gateway {
             if let denied = admin(request) { return denied }
             return Self.response(gateway.endDrill())
         }
-        let rpc: @Sendable (Request, String?) async throws -> Response = { request, route in
+        let rpc: @Sendable (Request, String?, String?) async throws -> Response = { request, route, pathKey in
+            let key = pathKey ?? request.headers[HTTPField.Name("X-Api-Key")!]
+            guard gateway.isClientAllowed(apiKey: key) else {
+                return Self.response(EdgeResponse(status: 401, headers: [("Content-Type", "application/json")],
+                                                  body: #"{"error":"missing or unknown API key: send it in X-Api-Key or as the last path segment"}"#))
+            }
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: maxBody)
@@ -53,8 +58,11 @@ extension Gateway {
             }
             return Self.response(await gateway.handle(route: route, body: Array(body.readableBytesView)))
         }
-        router.post("/") { request, _ in try await rpc(request, nil) }
-        router.post(":chain") { request, context in try await rpc(request, context.parameters.get("chain")) }
+        router.post("/") { request, _ in try await rpc(request, nil, nil) }
+        router.post(":chain") { request, context in try await rpc(request, context.parameters.get("chain"), nil) }
+        router.post(":chain/:key") { request, context in
+            try await rpc(request, context.parameters.get("chain"), context.parameters.get("key"))
+        }
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "bulwark"),
