@@ -1,2 +1,0 @@
-/// Resilience policy as pure state machines. (Being built.)
-public enum Failsafe {}
