@@ -56,6 +56,7 @@ let package = Package(
             name: "Routing",
             dependencies: [
                 "EthereumKit",
+                "Failsafe",
                 "Upstreams",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

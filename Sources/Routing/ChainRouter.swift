@@ -1,4 +1,5 @@
 import EthereumKit
+import Failsafe
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -7,30 +8,40 @@ import Upstreams
 
 /// Routes one chain's calls over its upstreams so that failures of upstreams and whole
 /// failure domains stay invisible to the client (SPEC section 4): failover to another
-/// domain, hedging, circuit breaking, consensus head with lag exclusion, `latest`
-/// pinning, and broadcast of transactions. Runs as a `Service` that polls upstream heads.
+/// domain, hedging, circuit breaking, `maxRps`, consensus head with lag exclusion,
+/// `latest` pinning, coalescing, and broadcast of transactions. The policy lives in
+/// `Failsafe`'s state machines; this is the I/O shell around them. Runs as a `Service`
+/// that polls upstream heads.
 public final class ChainRouter: Service, Sendable {
     struct Upstream: Sendable {
         let spec: UpstreamSpec
         let transport: UpstreamTransport
     }
 
-    struct State: Sendable {
-        var health: [UpstreamHealthRecord]
-        var consensusHead: UInt64?
-        var nextRequestId = 1
-        /// Upstreams taken out of service by a fault drill, and until when.
-        var drill: (upstreams: Set<Int>, until: ContinuousClock.Instant)?
+    /// What the router knows of one upstream.
+    struct UpstreamState: Sendable {
+        var health: UpstreamHealth<ContinuousClock>
+        var head: UInt64?
+        /// Nil until the upstream's chain id was read.
+        var chainIdMatches: Bool?
+        var lastFailure: String?
+        var successes = 0
+        var failures = 0
+    }
 
-        func inDrill(_ index: Int, now: ContinuousClock.Instant) -> Bool {
-            guard let drill, now < drill.until else { return false }
-            return drill.upstreams.contains(index)
-        }
+    struct State: Sendable {
+        var upstreams: [UpstreamState]
+        var consensus: ConsensusHead<Int, Bytes32>?
+        var nextRequestId = 1
+        var random = SystemRandomNumberGenerator()
     }
 
     public let configuration: RouterConfiguration
     let upstreams: [Upstream]
     private let state: Mutex<State>
+    /// Calls in flight by method and parameters: identical concurrent calls share one upstream call.
+    private let inFlight = Mutex<[String: Task<CallOutcome, Never>]>([:])
+    private let selector = UpstreamSelector(strategy: .powerOfTwoChoices)
     private let logger: Logger
     private let metrics: RoutingMetrics
 
@@ -38,14 +49,26 @@ public final class ChainRouter: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         var upstreams: [Upstream] = []
+        var states: [UpstreamState] = []
         for spec in configuration.upstreams {
             var transportConfiguration = UpstreamTransport.Configuration()
             transportConfiguration.headers = spec.headers
             upstreams.append(Upstream(spec: spec, transport: try UpstreamTransport(url: spec.url, configuration: transportConfiguration)))
+            states.append(UpstreamState(health: UpstreamHealth(configuration: Self.healthConfiguration(configuration.health, maxRps: spec.maxRps))))
         }
         self.upstreams = upstreams
-        state = Mutex(State(health: Array(repeating: UpstreamHealthRecord(), count: upstreams.count)))
+        state = Mutex(State(upstreams: states))
         metrics = RoutingMetrics(chain: configuration.chainName, upstreamIds: configuration.upstreams.map(\.id))
+    }
+
+    /// The chain's health settings with this upstream's `maxRps` as its rate limit.
+    static func healthConfiguration(_ base: UpstreamHealthConfiguration, maxRps: Double?) -> UpstreamHealthConfiguration {
+        guard let maxRps, maxRps > 0, let limit = try? TokenBucketConfiguration(rate: maxRps, burst: max(1, maxRps)) else { return base }
+        return (try? UpstreamHealthConfiguration(
+            circuitBreaker: base.circuitBreaker, rateLimit: limit, defaultRetryAfter: base.defaultRetryAfter,
+            maximumRetryAfter: base.maximumRetryAfter, window: base.window, windowBuckets: base.windowBuckets,
+            minimumSamplesForP95: base.minimumSamplesForP95, failurePenalty: base.failurePenalty, assumedLatency: base.assumedLatency
+        )) ?? base
     }
 
     // MARK: Calls
@@ -64,114 +87,48 @@ public final class ChainRouter: Service, Sendable {
         }
         var pinned = call
         if let head = consensusHead { pinned.params = BlockTagPinning.pin(method: call.method, params: call.params, head: head) }
-        return await forward(pinned, deadline: deadline)
+        return await coalesced(pinned, deadline: deadline)
     }
 
-    /// Tries upstreams one after another (a failure moves to another failure domain first),
-    /// starting a hedge when the current attempt is slower than the upstreams' recent p95.
+    /// Joins an identical call already in flight, or starts one that later identical calls can join.
+    private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        var key = call.method
+        call.params?.write(to: &key)
+        let (task, isOwner) = inFlight.withLock { inFlight -> (Task<CallOutcome, Never>, Bool) in
+            if let running = inFlight[key] { return (running, false) }
+            let task = Task { await self.forward(call, deadline: deadline) }
+            inFlight[key] = task
+            return (task, true)
+        }
+        if !isOwner { metrics.coalesced.increment() }
+        let outcome = await task.value
+        if isOwner { inFlight.withLock { _ = $0.removeValue(forKey: key) } }
+        return outcome
+    }
+
+    /// Tries upstreams in the selector's order (each next one in another failure domain),
+    /// hedging when an attempt is slower than its upstream's recent p95; when every
+    /// upstream failed and time is left, waits a backoff and tries another round.
     private func forward(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
-        let order = candidateOrder()
-        guard !order.isEmpty else {
-            return .failed(.noUpstream(upstreams.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) },
-                                      reason: "no upstream of chain '\(configuration.chainName)' is available"))
+        let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
+        var attempts: [Attempt] = []
+        var methodNotFound: CallOutcome?
+        for round in 0..<3 {
+            let order = plan()
+            if !order.isEmpty {
+                if let outcome = await attemptRound(call, order: order, budget: budget, attempts: &attempts, methodNotFound: &methodNotFound) {
+                    return outcome
+                }
+            }
+            let pause = configuration.retryBackoff.delay(attempt: round + 1)
+            guard budget.canStartAttempt(now: .now, needing: pause + .milliseconds(50)) else { break }
+            try? await Task.sleep(for: pause)
+            metrics.retries.increment()
         }
-        let hedgeDelay = self.hedgeDelay()
-        return await withTaskGroup(of: AttemptEvent.self) { group -> CallOutcome in
-            var attempts: [Attempt] = []
-            var started = 0
-            var running = 0
-            var triedDomains: Set<FailureDomainLabels> = []
-            var methodNotFound: CallOutcome?
-            var remaining = order
-            var inFlight: [Int: ContinuousClock.Instant] = [:]
-
-            /// The attempts still running lost; their elapsed time is a lower bound on their latency.
-            func recordLosers(except winner: Int) {
-                let now = ContinuousClock.now
-                for (index, start) in inFlight where index != winner {
-                    state.withLock { $0.health[index].recordLatencyLowerBound(now - start) }
-                }
-            }
-
-            func startNext() -> Bool {
-                guard started < configuration.maxAttempts, ContinuousClock.now < deadline else { return false }
-                // Prefer an upstream in a failure domain not tried yet for this call.
-                guard let pick = remaining.firstIndex(where: { !triedDomains.contains(upstreams[$0].spec.domain) }) ?? remaining.indices.first else {
-                    return false
-                }
-                let index = remaining.remove(at: pick)
-                guard admit(index) else { return startNext() }
-                triedDomains.insert(upstreams[index].spec.domain)
-                started += 1
-                running += 1
-                let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
-                let timeout = min(configuration.attemptTimeout, deadline - ContinuousClock.now)
-                let upstream = upstreams[index]
-                inFlight[index] = ContinuousClock.now
-                group.addTask {
-                    let start = ContinuousClock.now
-                    let reply: UpstreamReply
-                    do {
-                        reply = ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout))
-                    } catch {
-                        reply = .upstreamFailure(Self.failure(from: error, timeout: timeout))
-                    }
-                    return .finished(index: index, reply: reply, latency: ContinuousClock.now - start)
-                }
-                if hedgeDelay > .zero && !remaining.isEmpty {
-                    group.addTask {
-                        try? await Task.sleep(for: hedgeDelay)
-                        return .hedgeTimer
-                    }
-                }
-                return true
-            }
-
-            guard startNext() else {
-                return .failed(.noUpstream(attempts, reason: "no upstream could be tried before the deadline"))
-            }
-            while let event = await group.next() {
-                switch event {
-                case .hedgeTimer:
-                    if running > 0 && !Task.isCancelled && startNext() { metrics.hedges.increment() }
-                case .finished(let index, let reply, let latency):
-                    running -= 1
-                    inFlight[index] = nil
-                    let id = upstreams[index].spec.id
-                    switch reply {
-                    case .answered(let member, let value, let code, _):
-                        record(index, success: latency)
-                        if code == -32601 {
-                            // This upstream lacks the method; another may have it.
-                            methodNotFound = .answered(member: member, value: value, upstream: id)
-                            attempts.append(Attempt(upstream: id, outcome: "method not available"))
-                            if running == 0 && !startNext() {
-                                group.cancelAll()
-                                return methodNotFound!
-                            }
-                            continue
-                        }
-                        recordLosers(except: index)
-                        if !attempts.isEmpty { metrics.failovers.increment() }
-                        group.cancelAll()
-                        return .answered(member: member, value: value, upstream: id)
-                    case .upstreamFailure(let failure):
-                        record(index, failure: failure)
-                        attempts.append(Attempt(upstream: id, outcome: failure.description))
-                        logger.debug("upstream attempt failed", metadata: ["upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)"])
-                        if running == 0 {
-                            guard startNext() else {
-                                group.cancelAll()
-                                if let methodNotFound { return methodNotFound }
-                                return .failed(.noUpstream(attempts))
-                            }
-                            metrics.retries.increment()
-                        }
-                    }
-                }
-            }
-            return .failed(.noUpstream(attempts))
-        }
+        if let methodNotFound { return methodNotFound }
+        let tried = Set(attempts.map(\.upstream))
+        let untried = upstreams.filter { !tried.contains($0.spec.id) }.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) }
+        return .failed(.noUpstream(attempts + untried))
     }
 
     enum AttemptEvent: Sendable {
@@ -179,17 +136,124 @@ public final class ChainRouter: Service, Sendable {
         case hedgeTimer
     }
 
-    /// Sends a transaction to upstreams in at least `broadcastDomains` failure domains (all
-    /// available ones, in fact) and answers with its hash as soon as one accepted it.
+    /// One pass over `order`; nil when no upstream answered.
+    private func attemptRound(
+        _ call: RPCCall, order: [Int], budget: DeadlineBudget<ContinuousClock>,
+        attempts: inout [Attempt], methodNotFound: inout CallOutcome?
+    ) async -> CallOutcome? {
+        var collected = attempts
+        var notFound = methodNotFound
+        defer {
+            attempts = collected
+            methodNotFound = notFound
+        }
+        return await withTaskGroup(of: AttemptEvent.self) { group -> CallOutcome? in
+            var remaining = order
+            var started = 0
+            var hedges = 0
+            var running: [Int: ContinuousClock.Instant] = [:]
+
+            /// Starts the next admissible upstream; false when none is left or time is up.
+            func startNext() -> Bool {
+                while !remaining.isEmpty {
+                    guard started < configuration.maxAttempts, let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
+                        return false
+                    }
+                    let index = remaining.removeFirst()
+                    guard admit(index) else { continue }
+                    started += 1
+                    let now = ContinuousClock.now
+                    running[index] = now
+                    let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
+                    let upstream = upstreams[index]
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        let reply: UpstreamReply
+                        do {
+                            reply = ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout))
+                        } catch {
+                            reply = .upstreamFailure(Self.failure(from: error, timeout: timeout))
+                        }
+                        return .finished(index: index, reply: reply, latency: ContinuousClock.now - start)
+                    }
+                    if !remaining.isEmpty, let delay = configuration.hedging.hedgeDelay(
+                        for: .idempotent, upstreamP95: hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
+                    ) {
+                        group.addTask {
+                            try? await Task.sleep(for: delay)
+                            return .hedgeTimer
+                        }
+                    }
+                    return true
+                }
+                return false
+            }
+
+            /// The attempts still running lost to `winner`.
+            func abandonLosers(winner: Int) {
+                let now = ContinuousClock.now
+                let slow = max(slowThreshold(), .milliseconds(200))
+                for (index, start) in running where index != winner {
+                    // Far slower than the others: as good as a timeout for this gateway.
+                    let outcome: UpstreamHealth<ContinuousClock>.Outcome = now - start > slow ? .failure(.timeout) : .cancelled
+                    state.withLock { _ = $0.upstreams[index].health.record(outcome, now: now) }
+                }
+                group.cancelAll()
+            }
+
+            guard startNext() else { return nil }
+            while let event = await group.next() {
+                switch event {
+                case .hedgeTimer:
+                    if !running.isEmpty && startNext() {
+                        hedges += 1
+                        metrics.hedges.increment()
+                    }
+                case .finished(let index, let reply, let latency):
+                    running[index] = nil
+                    let id = upstreams[index].spec.id
+                    switch reply {
+                    case .answered(let member, let value, let code, _):
+                        record(index, success: latency)
+                        if code == -32601 {
+                            // This upstream lacks the method; another may have it.
+                            notFound = .answered(member: member, value: value, upstream: id)
+                            collected.append(Attempt(upstream: id, outcome: "method not available"))
+                            if running.isEmpty && !startNext() { return notFound }
+                            continue
+                        }
+                        if !collected.isEmpty { metrics.failovers.increment() }
+                        abandonLosers(winner: index)
+                        return .answered(member: member, value: value, upstream: id)
+                    case .upstreamFailure(let failure):
+                        record(index, failure: failure)
+                        collected.append(Attempt(upstream: id, outcome: failure.description))
+                        logger.debug("upstream attempt failed", metadata: [
+                            "upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)",
+                        ])
+                        if running.isEmpty && !startNext() {
+                            group.cancelAll()
+                            return nil
+                        }
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Sends a transaction to upstreams in at least `broadcastDomains` failure domains (every
+    /// available one, in fact) and answers with its hash as soon as one accepted it.
     /// "already known" counts as accepted.
     private func broadcast(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params, let raw = params.first?.stringValue, let bytes = try? Hex.decode(raw), !bytes.isEmpty else {
             return await forward(call, deadline: deadline)
         }
         let hash = Keccak256.hash(bytes)
-        let targets = candidateOrder().filter { admit($0) }
+        let targets = plan().filter { admit($0) }
         guard !targets.isEmpty else {
-            return .failed(.noUpstream([], reason: "no upstream of chain '\(configuration.chainName)' is available to send the transaction"))
+            return .failed(.noUpstream(upstreams.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) },
+                                      reason: "no upstream of chain '\(configuration.chainName)' is available to send the transaction"))
         }
         let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
         let timeout = min(configuration.attemptTimeout, deadline - ContinuousClock.now)
@@ -237,46 +301,82 @@ public final class ChainRouter: Service, Sendable {
 
     // MARK: Selection and health
 
-    /// Upstreams to try, best first: available, serving the consensus head, not on another chain.
-    func candidateOrder() -> [Int] {
+    /// Upstreams to try, in order: those that may be tried now and serve the consensus head,
+    /// alternating failure domains, spread by power-of-two choices over their scores.
+    func plan() -> [Int] {
         let now = ContinuousClock.now
         return state.withLock { state in
-            let eligible = state.health.indices.filter { index in
-                guard !state.inDrill(index, now: now) else { return false }
-                let record = state.health[index]
-                guard record.chainIdMatches != false, !record.isOpen(now: now) else { return false }
-                if let paused = record.pausedUntil, now < paused { return false }
-                return true
+            let candidates = state.upstreams.indices.map { index in
+                let upstream = state.upstreams[index]
+                return UpstreamSelector.Candidate(
+                    id: index, domain: upstreams[index].spec.domain, score: upstream.health.score(now: now),
+                    mayTryNow: upstream.chainIdMatches != false && upstream.health.mayTry(now: now),
+                    hasBlock: state.consensus?.mayServeHeadDependentCalls(index) ?? true
+                )
             }
-            let current = eligible.filter { index in
-                guard let head = state.consensusHead, let own = state.health[index].head else { return true }
-                return own + UInt64(configuration.maxLag) >= head
+            var plan = selector.order(candidates, using: &state.random)
+            if plan.isEmpty {
+                // Every upstream lags: serve from them rather than not at all.
+                plan = selector.order(candidates.map { var c = $0; c.hasBlock = true; return c }, using: &state.random)
             }
-            let pool = current.isEmpty ? eligible : current
-            let open = state.health.indices.filter {
-                state.health[$0].isOpen(now: now) && state.health[$0].chainIdMatches != false && !state.health[$0].probeInFlight && !state.inDrill($0, now: now)
-            }
-            // Open circuits past their period come last, as probes.
-            let probes = open.filter { state.health[$0].openUntil.map { now >= $0 } ?? false }
-            return pool.sorted { state.health[$0].score < state.health[$1].score } + probes
+            return plan
         }
     }
 
     private func admit(_ index: Int) -> Bool {
         let now = ContinuousClock.now
-        return state.withLock { $0.health[index].admit(now: now) }
+        return state.withLock { state in
+            if case .reject = state.upstreams[index].health.beginAttempt(now: now) { return false }
+            return true
+        }
     }
 
     private func record(_ index: Int, success latency: Duration) {
         let now = ContinuousClock.now
-        state.withLock { $0.health[index].recordSuccess(latency: latency, now: now) }
+        state.withLock {
+            $0.upstreams[index].health.record(.success(latency: latency), now: now)
+            $0.upstreams[index].successes += 1
+        }
         metrics.attempt(upstream: upstreams[index].spec.id, outcome: "ok", latency: latency)
     }
 
     private func record(_ index: Int, failure: UpstreamFailure) {
         let now = ContinuousClock.now
-        state.withLock { $0.health[index].recordFailure(failure, now: now) }
+        state.withLock {
+            $0.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
+            $0.upstreams[index].failures += 1
+            $0.upstreams[index].lastFailure = failure.description
+        }
         metrics.attempt(upstream: upstreams[index].spec.id, outcome: RoutingMetrics.outcome(failure), latency: nil)
+    }
+
+    static func healthFailure(_ failure: UpstreamFailure) -> UpstreamHealth<ContinuousClock>.Failure {
+        switch failure.kind {
+        case .connectionRefused, .connectionClosed, .tls: .connectionError
+        case .timeout: .timeout
+        case .rateLimited: .rateLimited(retryAfter: failure.retryAfter)
+        case .invalidResponse, .wrongChain: .invalidResponse
+        case .http5xx, .rpcUpstreamError, .other: .serverError
+        }
+    }
+
+    /// The upstream's recent p95, or the chain's typical p95 when it has too few samples.
+    private func hedgingLatency(_ index: Int) -> Duration? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.upstreams[index].health.hedgingLatency(now: now) ?? Self.median(state.upstreams.compactMap { $0.health.hedgingLatency(now: now) })
+        }
+    }
+
+    /// An attempt slower than four times the chain's typical p95 is treated as timed out when it loses.
+    private func slowThreshold() -> Duration {
+        let now = ContinuousClock.now
+        let typical = state.withLock { state in Self.median(state.upstreams.compactMap { $0.health.hedgingLatency(now: now) }) }
+        return (typical ?? .milliseconds(250)) * 4
+    }
+
+    static func median(_ values: [Duration]) -> Duration? {
+        values.isEmpty ? nil : values.sorted()[values.count / 2]
     }
 
     private func nextRequestId() -> Int {
@@ -288,18 +388,17 @@ public final class ChainRouter: Service, Sendable {
 
     private func describeUnavailable(_ id: String) -> String {
         guard let index = upstreams.firstIndex(where: { $0.spec.id == id }) else { return "unknown" }
+        let now = ContinuousClock.now
         return state.withLock { state in
-            let record = state.health[index]
-            if record.chainIdMatches == false { return "serves another chain" }
-            return "circuit open after: \(record.lastFailure ?? "failures")"
+            let upstream = state.upstreams[index]
+            if upstream.chainIdMatches == false { return "serves another chain" }
+            if upstream.health.isOutOfService(now: now) { return "out of service (fault drill)" }
+            switch upstream.health.state(now: now) {
+            case .down, .openCircuit: return "circuit open after: \(upstream.lastFailure ?? "failures")"
+            case .lagging: return "lagging behind the consensus head"
+            case .healthy: return upstream.health.mayTry(now: now) ? "not tried" : "rate limited (maxRps or 429)"
+            }
         }
-    }
-
-    /// How long to wait for an attempt before hedging: the median of the upstreams' recent p95, bounded.
-    func hedgeDelay() -> Duration {
-        let p95s = state.withLock { $0.health.compactMap(\.p95) }.sorted()
-        guard !p95s.isEmpty else { return configuration.hedgeDelayCeiling / 4 }
-        return min(max(p95s[p95s.count / 2], configuration.hedgeDelayFloor), configuration.hedgeDelayCeiling)
     }
 
     static func failure(from error: any Error, timeout: Duration) -> UpstreamFailure {
@@ -334,28 +433,34 @@ public final class ChainRouter: Service, Sendable {
                 }
             }
         }
-        guard !matched.isEmpty else { return [] }
         let until = ContinuousClock.now + length
-        state.withLock { $0.drill = (Set(matched), until) }
+        state.withLock { state in
+            for index in matched { state.upstreams[index].health.takeOutOfService(until: until) }
+        }
         return matched.map { upstreams[$0].spec.id }
     }
 
     public func endDrill() {
-        state.withLock { $0.drill = nil }
+        state.withLock { state in
+            for index in state.upstreams.indices { state.upstreams[index].health.returnToService() }
+        }
     }
 
     // MARK: Heads
 
     /// The highest block that upstreams from at least two failure domains have reached
     /// (with only one domain reporting, that domain's highest head).
-    public var consensusHead: UInt64? { state.withLock { $0.consensusHead } }
+    public var consensusHead: UInt64? { state.withLock { $0.consensus?.number } }
 
-    /// Polls every upstream's head (and chain id) once and recomputes the consensus head.
+    /// Polls the head (and chain id) of every upstream that admits a call now — an open
+    /// circuit is polled only when it lets a probe through — and recomputes the consensus head.
     public func pollHeads() async {
         let body = ByteBuffer(string: #"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}]"#)
         let timeout = min(configuration.attemptTimeout, configuration.headPollInterval * 2)
+        let polled = upstreams.indices.filter { admit($0) }
         let results = await withTaskGroup(of: (Int, Result<(UInt64, UInt64), UpstreamFailure>, Duration).self) { group in
-            for (index, upstream) in upstreams.enumerated() {
+            for index in polled {
+                let upstream = upstreams[index]
                 group.addTask {
                     let start = ContinuousClock.now
                     do {
@@ -375,21 +480,27 @@ public final class ChainRouter: Service, Sendable {
             for (index, result, latency) in results {
                 switch result {
                 case .success(let (chainId, head)):
-                    state.health[index].chainIdMatches = chainId == configuration.chainId
-                    state.health[index].head = head
-                    state.health[index].recordSuccess(latency: latency, now: now)
+                    state.upstreams[index].chainIdMatches = chainId == configuration.chainId
+                    state.upstreams[index].head = head
+                    state.upstreams[index].health.record(.success(latency: latency), now: now)
                 case .failure(let failure):
-                    state.health[index].recordFailure(failure, now: now)
+                    state.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
+                    state.upstreams[index].lastFailure = failure.description
                 }
             }
-            var heads: [(FailureDomainLabels, UInt64)] = []
-            for (index, record) in state.health.enumerated() where record.chainIdMatches == true && !record.isOpen(now: now) {
-                if let head = record.head { heads.append((upstreams[index].spec.domain, head)) }
+            let reports = state.upstreams.indices.compactMap { index -> ConsensusHead<Int, Bytes32>.Report? in
+                let upstream = state.upstreams[index]
+                guard upstream.chainIdMatches == true, let head = upstream.head,
+                      [.healthy, .lagging].contains(upstream.health.state(now: now)) else { return nil }
+                return .init(id: index, domain: upstreams[index].spec.domain, number: head)
             }
-            state.consensusHead = ConsensusHeadRule.head(of: heads) ?? state.consensusHead
-            for (index, record) in state.health.enumerated() {
-                let up = record.state(now: now, consensusHead: state.consensusHead, maxLag: configuration.maxLag) == .healthy
-                metrics.state(upstream: upstreams[index].spec.id, up: up, head: record.head)
+            if let consensus = ConsensusHead(reports: reports, maxLag: UInt64(configuration.maxLag)) {
+                state.consensus = consensus
+            }
+            for index in state.upstreams.indices {
+                state.upstreams[index].health.isLagging = !(state.consensus?.mayServeHeadDependentCalls(index) ?? true)
+                let up = state.upstreams[index].chainIdMatches != false && state.upstreams[index].health.state(now: now) == .healthy
+                metrics.state(upstream: upstreams[index].spec.id, up: up, head: state.upstreams[index].head)
             }
         }
     }
@@ -429,7 +540,7 @@ public final class ChainRouter: Service, Sendable {
     /// One upstream as `/status` reports it.
     public struct UpstreamStatus: Sendable {
         public var id: String
-        public var domain: FailureDomainLabels
+        public var domain: FailureDomain
         public var state: String
         public var head: UInt64?
         public var p50Milliseconds: Double?
@@ -443,13 +554,15 @@ public final class ChainRouter: Service, Sendable {
     public func status() -> (consensusHead: UInt64?, upstreams: [UpstreamStatus]) {
         let now = ContinuousClock.now
         return state.withLock { state in
-            (state.consensusHead, state.health.enumerated().map { index, record in
-                UpstreamStatus(
+            (state.consensus?.number, state.upstreams.enumerated().map { index, upstream in
+                let latency = upstream.health.latencySummary(now: now)
+                return UpstreamStatus(
                     id: upstreams[index].spec.id, domain: upstreams[index].spec.domain,
-                    state: state.inDrill(index, now: now) ? "down" : record.state(now: now, consensusHead: state.consensusHead, maxLag: configuration.maxLag).rawValue,
-                    head: record.head, p50Milliseconds: record.p50.map(Self.milliseconds), p95Milliseconds: record.p95.map(Self.milliseconds),
-                    successes: record.successCount, failures: record.failureCount, lastFailure: record.lastFailure,
-                    inDrill: state.inDrill(index, now: now)
+                    state: upstream.chainIdMatches == false ? "wrong-chain" : upstream.health.state(now: now).rawValue,
+                    head: upstream.head, p50Milliseconds: latency.map { Self.milliseconds($0.p50) },
+                    p95Milliseconds: latency.map { Self.milliseconds($0.p95) },
+                    successes: upstream.successes, failures: upstream.failures, lastFailure: upstream.lastFailure,
+                    inDrill: upstream.health.isOutOfService(now: now)
                 )
             })
         }
@@ -460,20 +573,9 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// Whether at least one upstream can take calls.
-    public var isReady: Bool { !candidateOrder().isEmpty }
+    public var isReady: Bool { !plan().isEmpty }
 
     public func shutdown() async {
         for upstream in upstreams { await upstream.transport.shutdown() }
-    }
-}
-
-/// The consensus-head rule of SPEC section 4, as a pure function.
-enum ConsensusHeadRule {
-    static func head(of reports: [(FailureDomainLabels, UInt64)]) -> UInt64? {
-        var best: [FailureDomainLabels: UInt64] = [:]
-        for (domain, head) in reports { best[domain] = max(best[domain] ?? 0, head) }
-        let heads = best.values.sorted(by: >)
-        guard let highest = heads.first else { return nil }
-        return heads.count >= 2 ? heads[1] : highest
     }
 }

@@ -1,27 +1,18 @@
+import Failsafe
+
 /// An upstream's failure domain: provider × cloud × region (SPEC section 2).
-public struct FailureDomainLabels: Hashable, Sendable, CustomStringConvertible {
-    public var provider: String
-    public var cloud: String
-    public var region: String
-
-    public init(provider: String, cloud: String, region: String) {
-        self.provider = provider
-        self.cloud = cloud
-        self.region = region
-    }
-
-    public var description: String { "\(provider)/\(cloud)/\(region)" }
-}
+public typealias FailureDomainLabels = FailureDomain
 
 /// One upstream as the router needs it.
 public struct UpstreamSpec: Sendable {
     public var id: String
     public var url: String
-    public var domain: FailureDomainLabels
+    public var domain: FailureDomain
+    /// Requests per second this upstream may receive; nil is unlimited.
     public var maxRps: Double?
     public var headers: [(String, String)]
 
-    public init(id: String, url: String, domain: FailureDomainLabels, maxRps: Double? = nil, headers: [(String, String)] = []) {
+    public init(id: String, url: String, domain: FailureDomain, maxRps: Double? = nil, headers: [(String, String)] = []) {
         self.id = id
         self.url = url
         self.domain = domain
@@ -39,11 +30,15 @@ public struct RouterConfiguration: Sendable {
     public var maxLag: Int = 4
     /// Longest single attempt; the client's deadline caps it further.
     public var attemptTimeout: Duration = .seconds(3)
-    /// Bounds of the adaptive hedging delay (the upstreams' recent p95).
-    public var hedgeDelayFloor: Duration = .milliseconds(30)
-    public var hedgeDelayCeiling: Duration = .seconds(1)
+    /// When to start a hedge: at the upstream's recent p95, within these bounds.
+    public var hedging: HedgingPolicy = try! HedgingPolicy(minimumDelay: .milliseconds(30), maximumDelay: .seconds(1),
+                                                            delayWithoutLatencyData: .milliseconds(250), maximumHedges: 2)
     /// Attempts started for one call, hedges included.
-    public var maxAttempts = 4
+    public var maxAttempts = 5
+    /// Circuit breaking, latency windows and scoring of each upstream.
+    public var health: UpstreamHealthConfiguration = .default
+    /// Pause before a second round over the upstreams when every one failed and time is left.
+    public var retryBackoff: Backoff = try! Backoff(base: .milliseconds(50), cap: .milliseconds(500))
     /// How often each upstream's head (and chain id) is polled.
     public var headPollInterval: Duration = .seconds(1)
     /// `eth_sendRawTransaction` goes to upstreams in at least this many failure domains.

@@ -19,6 +19,7 @@ final class RoutingMetrics: Sendable {
     let retries: Counter
     let hedges: Counter
     let failovers: Counter
+    let coalesced: Counter
 
     init(chain: String, upstreamIds: [String]) {
         var upstreams: [String: UpstreamMetrics] = [:]
@@ -35,6 +36,7 @@ final class RoutingMetrics: Sendable {
         retries = Counter(label: "bulwark_retries_total", dimensions: [("chain", chain)])
         hedges = Counter(label: "bulwark_hedges_total", dimensions: [("chain", chain)])
         failovers = Counter(label: "bulwark_failovers_total", dimensions: [("chain", chain)])
+        coalesced = Counter(label: "bulwark_coalesced_requests_total", dimensions: [("chain", chain)])
     }
 
     func attempt(upstream: String, outcome: String, latency: Duration?) {

@@ -48,10 +48,10 @@ import Testing
         defer { if process.isRunning { process.terminate() } }
         var log = ""
         let deadline = Date().addingTimeInterval(20)
-        while !log.contains("listening") && Date() < deadline && process.isRunning {
+        while !log.contains("server.address=") && Date() < deadline && process.isRunning {
             log += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
         }
-        let address = try #require(log.firstRange(of: /http:\/\/127\.0\.0\.1:\d+/).map { String(log[$0]) }, "\(log)")
+        let address = try #require(log.firstRange(of: /server\.address=http:\/\/127\.0\.0\.1:\d+/).map { String(log[$0].dropFirst("server.address=".count)) }, "\(log)")
         #expect(!log.contains(simnet.faces[0].url), "upstream URLs are not logged as is")
 
         let call = #"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}"#

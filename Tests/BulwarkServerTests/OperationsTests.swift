@@ -66,3 +66,28 @@ import Testing
         #expect(upstream["latencyMs"]?["p50"] != .null)
     }
 }
+
+@Suite struct CoalescingTests {
+    /// 50 identical concurrent calls reach the upstreams as far fewer calls.
+    @Test func identicalConcurrentCallsShareOneUpstreamCall() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        // Slow every face a little so the calls overlap.
+        try await harness.simnet.setFault(.slow(milliseconds: 200))
+        try await Task.sleep(for: .milliseconds(300))
+        let before = harness.simnet.faces.map(\.requestsReceived).reduce(0, +)
+        let body = #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x3"]}"#
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<50 {
+                group.addTask { (try? await HTTPTestClient.request(.POST, harness.url, body: body).status.code) == 200 }
+            }
+            var ok = 0
+            for await success in group where success { ok += 1 }
+            return ok
+        }
+        let upstreamCalls = harness.simnet.faces.map(\.requestsReceived).reduce(0, +) - before
+        #expect(results == 50)
+        // Head polls add a few requests in the same time; 50 separate calls would be 50+.
+        #expect(upstreamCalls < 25, "\(upstreamCalls) upstream requests for 50 identical calls")
+    }
+}

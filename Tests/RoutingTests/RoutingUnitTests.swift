@@ -60,16 +60,6 @@ import Upstreams
         #expect(BlockTagPinning.pin(method: "eth_getTransactionByHash", params: .array([.string("0xab")]), head: 16) == .array([.string("0xab")]))
     }
 
-    @Test func consensusNeedsTwoDomains() {
-        let a = FailureDomainLabels(provider: "a", cloud: "aws", region: "us-east-1")
-        let b = FailureDomainLabels(provider: "b", cloud: "aws", region: "us-east-1")
-        let c = FailureDomainLabels(provider: "c", cloud: "gcp", region: "europe-west1")
-        // One provider far ahead does not define the head.
-        #expect(ConsensusHeadRule.head(of: [(a, 1000), (b, 100), (c, 101)]) == 101)
-        #expect(ConsensusHeadRule.head(of: [(a, 100), (a, 105)]) == 105)
-        #expect(ConsensusHeadRule.head(of: []) == nil)
-    }
-
     @Test func callValidation() throws {
         let call = try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "id": .string("x"), "method": .string("eth_chainId")]))
         #expect(call.upstreamBody(id: 42) == #"{"jsonrpc":"2.0","id":42,"method":"eth_chainId"}"#)
