@@ -33,6 +33,7 @@ let package = Package(
             name: "BulwarkCore",
             dependencies: [
                 "EthereumKit",
+                "Failsafe",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -108,6 +109,7 @@ let package = Package(
                 "EthereumKit",
                 "BulwarkCore",
                 "BulwarkServer",
+                "Failsafe",
                 "Routing",
                 "Upstreams",
                 "Simnet",
@@ -149,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "BulwarkServerTests",
             dependencies: [
-                "BulwarkServer", "Routing", "Simnet", "SimnetTesting", "EthereumKit",
+                "BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

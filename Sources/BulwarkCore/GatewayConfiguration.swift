@@ -1,3 +1,4 @@
+import Failsafe
 /// The gateway's configuration (SPEC section 2): where it listens, what it caches,
 /// who may call it, and the chains it serves with the upstreams behind each.
 ///
@@ -296,26 +297,9 @@ extension GatewayConfiguration {
         public var redactedWS: String? { ws.map(URLRedaction.redact) }
     }
 
-    /// Provider, cloud and region together: the unit that fails at once (an outage of one
-    /// provider, one cloud, or one cloud region). Spreading upstreams over several is the point.
-    public struct FailureDomain: Sendable, Hashable, Comparable, CustomStringConvertible {
-        public var provider: String
-        public var cloud: String
-        public var region: String
-
-        public init(provider: String, cloud: String, region: String) {
-            self.provider = provider
-            self.cloud = cloud
-            self.region = region
-        }
-
-        /// `provider/cloud/region`.
-        public var description: String { "\(provider)/\(cloud)/\(region)" }
-
-        public static func < (lhs: FailureDomain, rhs: FailureDomain) -> Bool {
-            (lhs.provider, lhs.cloud, lhs.region) < (rhs.provider, rhs.cloud, rhs.region)
-        }
-    }
+    /// Provider, cloud and region together: the unit that fails at once. The same type the
+    /// routing policy counts domains with.
+    public typealias FailureDomain = Failsafe.FailureDomain
 }
 
 extension Character {

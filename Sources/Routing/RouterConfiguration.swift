@@ -1,8 +1,5 @@
 import Failsafe
 
-/// An upstream's failure domain: provider × cloud × region (SPEC section 2).
-public typealias FailureDomainLabels = FailureDomain
-
 /// One upstream as the router needs it.
 public struct UpstreamSpec: Sendable {
     public var id: String

@@ -1,3 +1,4 @@
+import Failsafe
 import ArgumentParser
 import BulwarkServer
 import EthereumKit
@@ -39,7 +40,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await simnet.start()
         simnet.mine(12)
         var routing = RouterConfiguration(chainName: "eth", chainId: simnet.chain.chainId, upstreams: simnet.faces.map { face in
-            UpstreamSpec(id: face.id, url: face.url, domain: FailureDomainLabels(provider: face.provider, cloud: face.cloud, region: face.region))
+            UpstreamSpec(id: face.id, url: face.url, domain: FailureDomain(provider: face.provider, cloud: face.cloud, region: face.region))
         })
         routing.headPollInterval = .milliseconds(250)
         let router = try ChainRouter(configuration: routing, logger: quiet)

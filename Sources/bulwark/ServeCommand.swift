@@ -57,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             var routing = RouterConfiguration(chainName: chain.name, chainId: chain.chainId, upstreams: chain.upstreams.map { upstream in
                 UpstreamSpec(
                     id: upstream.id, url: upstream.url,
-                    domain: FailureDomainLabels(provider: upstream.labels.provider, cloud: upstream.labels.cloud, region: upstream.labels.region),
+                    domain: upstream.labels,
                     maxRps: upstream.maxRps, headers: upstream.headers.sorted { $0.key < $1.key }
                 )
             })

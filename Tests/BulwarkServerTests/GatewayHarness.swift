@@ -1,3 +1,4 @@
+import Failsafe
 import BulwarkServer
 import EthereumKit
 import Hummingbird
@@ -27,7 +28,7 @@ final class GatewayHarness: Sendable {
         try await simnet.start()
         simnet.mine(20)
         var routing = RouterConfiguration(chainName: "eth", chainId: simnet.chain.chainId, upstreams: simnet.faces.map { face in
-            UpstreamSpec(id: face.id, url: face.url, domain: FailureDomainLabels(provider: face.provider, cloud: face.cloud, region: face.region))
+            UpstreamSpec(id: face.id, url: face.url, domain: FailureDomain(provider: face.provider, cloud: face.cloud, region: face.region))
         })
         routing.headPollInterval = .milliseconds(100)
         routing.attemptTimeout = .seconds(2)
