@@ -57,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let started = ContinuousClock.now
         while bound.withLock({ $0 }) == nil {
-            if ContinuousClock.now - started > .seconds(5) { throw CommandFailure.badInput("the gateway could not listen on 127.0.0.1:\(port)") }
+            if ContinuousClock.now - started > .seconds(5) { throw CommandFailure.badInput("the gateway could not listen on 127.0.0.1:\(port) (in use?); --port 0 takes any free port") }
             try await Task.sleep(for: .milliseconds(10))
         }
         await router.pollHeads()
