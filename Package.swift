@@ -156,6 +156,14 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Bulwark judged by recordings of real geth answers (execution-apis), replayed by upstreams.
+        .testTarget(
+            name: "ConformanceTests",
+            dependencies: [
+                "BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "SimnetTests",
             dependencies: ["Simnet", "SimnetTesting", "EthereumKit", .product(name: "BigInt", package: "BigInt")]

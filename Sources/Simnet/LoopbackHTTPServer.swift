@@ -20,7 +20,7 @@ public enum HTTPReply: Sendable {
     /// Work that needs to await (e.g. rebinding a listener); its reply is sent when done.
     case deferred(@Sendable () async -> HTTPReply)
 
-    static func json(_ body: String, status: HTTPResponseStatus = .ok) -> HTTPReply {
+    public static func json(_ body: String, status: HTTPResponseStatus = .ok) -> HTTPReply {
         .respond(status: status, headers: [("Content-Type", "application/json")], body: body)
     }
 }
@@ -28,8 +28,8 @@ public enum HTTPReply: Sendable {
 /// A small HTTP/1.1 server on a loopback address, built directly on SwiftNIO so that
 /// it is fast (the simulator must not be what a benchmark measures) and so that it can
 /// stop listening and drop its connections on demand (the `down` fault).
-final class LoopbackHTTPServer: Sendable {
-    typealias Handler = @Sendable (HTTPRequest) -> HTTPReply
+public final class LoopbackHTTPServer: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest) -> HTTPReply
 
     private struct State {
         var listener: Channel?
@@ -37,14 +37,14 @@ final class LoopbackHTTPServer: Sendable {
         var port: Int
     }
 
-    let host: String
+    public let host: String
     private let group: any EventLoopGroup
     private let handler: Handler
     private let state: Mutex<State>
     /// Largest request body accepted (geth's limit is 5 MiB).
     static let maxBodyBytes = 5 * 1024 * 1024
 
-    init(host: String = "127.0.0.1", port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, handler: @escaping Handler) {
+    public init(host: String = "127.0.0.1", port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, handler: @escaping Handler) {
         self.host = host
         self.group = group
         self.handler = handler
@@ -52,13 +52,13 @@ final class LoopbackHTTPServer: Sendable {
     }
 
     /// The bound port (after `start`), or the requested one.
-    var port: Int { state.withLock { $0.port } }
+    public var port: Int { state.withLock { $0.port } }
 
-    var isListening: Bool { state.withLock { $0.listener != nil } }
+    public var isListening: Bool { state.withLock { $0.listener != nil } }
 
     /// Starts listening; on the port it had before when restarted. Returns the port.
     @discardableResult
-    func start() async throws -> Int {
+    public func start() async throws -> Int {
         let port = state.withLock { $0.port }
         let handler = self.handler
         let listener = try await ServerBootstrap(group: group)
@@ -83,7 +83,7 @@ final class LoopbackHTTPServer: Sendable {
     }
 
     /// Stops listening and closes every open connection; the port is kept for a restart.
-    func stop() async {
+    public func stop() async {
         let (listener, connections) = state.withLock { state -> (Channel?, [Channel]) in
             defer {
                 state.listener = nil
