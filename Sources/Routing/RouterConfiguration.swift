@@ -32,8 +32,12 @@ public struct RouterConfiguration: Sendable {
                                                             delayWithoutLatencyData: .milliseconds(250), maximumHedges: 2)
     /// Attempts started for one call, hedges included.
     public var maxAttempts = 5
-    /// Circuit breaking, latency windows and scoring of each upstream.
-    public var health: UpstreamHealthConfiguration = .default
+    /// Circuit breaking, latency windows and scoring of each upstream. An open circuit is
+    /// probed again after 1 s, doubling to at most 4 s (head polls act as probes), so a
+    /// failure domain that comes back gets traffic within a few seconds.
+    public var health: UpstreamHealthConfiguration = try! UpstreamHealthConfiguration(
+        circuitBreaker: try! CircuitBreakerConfiguration(maximumOpenDuration: .seconds(4), probeTimeout: .seconds(5))
+    )
     /// Pause before a second round over the upstreams when every one failed and time is left.
     public var retryBackoff: Backoff = try! Backoff(base: .milliseconds(50), cap: .milliseconds(500))
     /// How often each upstream's head (and chain id) is polled.
