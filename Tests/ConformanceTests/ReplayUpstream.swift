@@ -1,0 +1,139 @@
+import EthereumKit
+import NIOHTTP1
+import Simnet
+import Synchronization
+
+/// The recorded answers, indexed by `ReplayKey`: what a replay upstream knows.
+struct ReplayBook: Sendable {
+    /// A recorded answer: the `result` or `error` member, as the exact bytes geth sent.
+    struct Answer: Sendable {
+        let member: String
+        let valueText: String
+        let source: String
+    }
+
+    let head: UInt64
+    private(set) var answers: [String: Answer] = [:]
+    /// Keys recorded twice with different answers (a replay could not be faithful to both).
+    private(set) var conflicts: [String] = []
+
+    init(_ exchanges: [RecordedExchange], head: UInt64) throws {
+        self.head = head
+        for exchange in exchanges {
+            let key = ReplayKey.of(method: exchange.method, params: exchange.request["params"], head: head)
+            let bytes = Array(exchange.responseText.utf8)
+            let members = try JSONValue.parseMembers(bytes)
+            guard let member = members.first(where: { $0.key == "result" || $0.key == "error" }) else {
+                throw RecordingError("\(exchange.name): a response without result or error")
+            }
+            let answer = Answer(member: member.key, valueText: String(decoding: bytes[member.span], as: UTF8.self), source: exchange.name)
+            if let known = answers[key] {
+                if (try? JSONValue.parse(Array(known.valueText.utf8))) != member.value || known.member != member.key {
+                    conflicts.append("\(known.source) vs \(exchange.name)")
+                }
+                continue
+            }
+            answers[key] = answer
+        }
+    }
+
+    func answer(method: String, params: JSONValue?) -> Answer? {
+        answers[ReplayKey.of(method: method, params: params, head: head)]
+    }
+}
+
+/// An upstream that answers like the recorded geth: each JSON-RPC call (single or batch) gets
+/// the recorded answer of the same method and params (see `ReplayKey`), under the caller's id.
+/// A call with no recording gets -32601, as geth answers a method it does not serve, and is
+/// remembered in `unmatched` so that a test can tell the replay was not faithful.
+final class ReplayUpstream: Sendable {
+    enum Fault: Sendable, Equatable {
+        case none
+        /// Stops listening and drops its connections (connection refused).
+        case killed
+        /// HTTP 200 with a body that is not JSON.
+        case garbage
+    }
+
+    private struct State {
+        var fault: Fault = .none
+        var served = 0
+        var unmatched: [String] = []
+    }
+
+    /// The state the server's handler shares with the face.
+    private final class Ledger: Sendable {
+        let state = Mutex(State())
+    }
+
+    let id: String
+    let domain: (provider: String, cloud: String, region: String)
+    private let ledger: Ledger
+    private let server: LoopbackHTTPServer
+
+    init(id: String, provider: String, cloud: String, region: String, book: ReplayBook) {
+        self.id = id
+        domain = (provider, cloud, region)
+        let ledger = Ledger()
+        self.ledger = ledger
+        server = LoopbackHTTPServer(port: 0) { request in
+            Self.reply(to: request, book: book, ledger: ledger)
+        }
+    }
+
+    var url: String { "http://127.0.0.1:\(server.port)" }
+    var served: Int { ledger.state.withLock { $0.served } }
+    var unmatched: [String] { ledger.state.withLock { $0.unmatched } }
+
+    @discardableResult
+    func start() async throws -> Int { try await server.start() }
+
+    func stop() async { await server.stop() }
+
+    /// Sets a fault; `.none` after `.killed` listens again on the same port.
+    func setFault(_ fault: Fault) async throws {
+        let previous = ledger.state.withLock { state in
+            defer { state.fault = fault }
+            return state.fault
+        }
+        if fault == .killed { await server.stop() }
+        if previous == .killed && fault != .killed { try await server.start() }
+    }
+
+    private static func reply(to request: HTTPRequest, book: ReplayBook, ledger: Ledger) -> HTTPReply {
+        if ledger.state.withLock({ $0.fault }) == .garbage {
+            return .respond(status: .ok, headers: [("Content-Type", "application/json")], body: "<html><body>502 upstream hiccup</body></html>")
+        }
+        guard let json = try? JSONValue.parse(request.body) else {
+            return .json(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}"#)
+        }
+        if case .array(let calls) = json {
+            guard !calls.isEmpty else {
+                return .json(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"empty batch"}}"#)
+            }
+            let answers = calls.compactMap { answer(to: $0, book: book, ledger: ledger) }
+            return .json(answers.isEmpty ? "" : "[" + answers.joined(separator: ",") + "]")
+        }
+        return .json(answer(to: json, book: book, ledger: ledger) ?? "")
+    }
+
+    /// The JSON text answering one call; nil for a notification (no id), as geth does.
+    private static func answer(to call: JSONValue, book: ReplayBook, ledger: Ledger) -> String? {
+        guard case .object(let fields) = call, case .string(let method)? = fields["method"] else {
+            return #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request"}}"#
+        }
+        guard let id = fields["id"] else { return nil }
+        var out = #"{"jsonrpc":"2.0","id":"#
+        id.write(to: &out)
+        if let answer = book.answer(method: method, params: fields["params"]) {
+            ledger.state.withLock { $0.served += 1 }
+            out += ",\"" + answer.member + "\":" + answer.valueText + "}"
+        } else {
+            ledger.state.withLock { $0.unmatched.append(call.serialized()) }
+            out += #","error":{"code":-32601,"message":"#
+            JSONValue.string("the method \(method) does not exist/is not available").write(to: &out)
+            out += "}}"
+        }
+        return out
+    }
+}
