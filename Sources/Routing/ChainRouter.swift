@@ -109,26 +109,64 @@ public final class ChainRouter: Service, Sendable {
     /// Tries upstreams in the selector's order (each next one in another failure domain),
     /// hedging when an attempt is slower than its upstream's recent p95; when every
     /// upstream failed and time is left, waits a backoff and tries another round.
+    ///
+    /// An upstream's JSON-RPC error that looks like its own fault ("header not found",
+    /// -32603, ...) is held back: if another upstream answers, it counts against the
+    /// upstream; if every upstream that answered said so, the request is what is wrong
+    /// (a block beyond the head, say), so that error goes to the client and no upstream
+    /// is blamed — a client cannot open every circuit with bad requests.
     private func forward(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
         let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
-        var attempts: [Attempt] = []
-        var methodNotFound: CallOutcome?
-        for round in 0..<3 {
+        var round = RoundRecord(upstreamIds: upstreams.map(\.spec.id))
+        for attempt in 0..<3 {
             let order = plan()
-            if !order.isEmpty {
-                if let outcome = await attemptRound(call, order: order, budget: budget, attempts: &attempts, methodNotFound: &methodNotFound) {
-                    return outcome
-                }
+            if !order.isEmpty, let outcome = await attemptRound(call, order: order, budget: budget, record: &round) {
+                settle(round.heldBack, blame: true)
+                return outcome
             }
-            let pause = configuration.retryBackoff.delay(attempt: round + 1)
+            if let agreed = round.agreedRequestError {
+                settle(round.heldBack, blame: false)
+                return agreed
+            }
+            let pause = configuration.retryBackoff.delay(attempt: attempt + 1)
             guard budget.canStartAttempt(now: .now, needing: pause + .milliseconds(50)) else { break }
             try? await Task.sleep(for: pause)
             metrics.retries.increment()
         }
-        if let methodNotFound { return methodNotFound }
-        let tried = Set(attempts.map(\.upstream))
+        settle(round.heldBack, blame: true)
+        if let methodNotFound = round.methodNotFound { return methodNotFound }
+        let tried = Set(round.attempts.map(\.upstream))
         let untried = upstreams.filter { !tried.contains($0.spec.id) }.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) }
-        return .failed(.noUpstream(attempts + untried))
+        return .failed(.noUpstream(round.attempts + untried))
+    }
+
+    /// What the attempts of one call found so far.
+    struct RoundRecord {
+        var attempts: [Attempt] = []
+        var methodNotFound: CallOutcome?
+        /// JSON-RPC errors judged only once the call is over: (upstream, error value).
+        var heldBack: [(index: Int, value: [UInt8], failure: UpstreamFailure)] = []
+        /// Whether any attempt failed at the transport (no JSON-RPC answer at all).
+        var transportFailures = 0
+        let upstreamIds: [String]
+
+        /// Every attempt answered with a held-back JSON-RPC error: the request's fault.
+        var agreedRequestError: CallOutcome? {
+            guard transportFailures == 0, let last = heldBack.last else { return nil }
+            return .answered(member: "error", value: last.value, upstream: upstreamIds[last.index])
+        }
+    }
+
+    /// Records held-back errors against their upstreams (`blame`) or as no verdict.
+    private func settle(_ heldBack: [(index: Int, value: [UInt8], failure: UpstreamFailure)], blame: Bool) {
+        let now = ContinuousClock.now
+        for entry in heldBack {
+            if blame {
+                record(entry.index, failure: entry.failure)
+            } else {
+                state.withLock { _ = $0.upstreams[entry.index].health.record(.cancelled, now: now) }
+            }
+        }
     }
 
     enum AttemptEvent: Sendable {
@@ -138,14 +176,17 @@ public final class ChainRouter: Service, Sendable {
 
     /// One pass over `order`; nil when no upstream answered.
     private func attemptRound(
-        _ call: RPCCall, order: [Int], budget: DeadlineBudget<ContinuousClock>,
-        attempts: inout [Attempt], methodNotFound: inout CallOutcome?
+        _ call: RPCCall, order: [Int], budget: DeadlineBudget<ContinuousClock>, record round: inout RoundRecord
     ) async -> CallOutcome? {
-        var collected = attempts
-        var notFound = methodNotFound
+        var collected = round.attempts
+        var notFound = round.methodNotFound
+        var heldBack = round.heldBack
+        var transportFailures = round.transportFailures
         defer {
-            attempts = collected
-            methodNotFound = notFound
+            round.attempts = collected
+            round.methodNotFound = notFound
+            round.heldBack = heldBack
+            round.transportFailures = transportFailures
         }
         return await withTaskGroup(of: AttemptEvent.self) { group -> CallOutcome? in
             var remaining = order
@@ -226,7 +267,12 @@ public final class ChainRouter: Service, Sendable {
                         abandonLosers(winner: index)
                         return .answered(member: member, value: value, upstream: id)
                     case .upstreamFailure(let failure):
-                        record(index, failure: failure)
+                        if failure.kind == .rpcUpstreamError, let value = failure.errorValue {
+                            heldBack.append((index, value, failure))
+                        } else {
+                            record(index, failure: failure)
+                            transportFailures += 1
+                        }
                         collected.append(Attempt(upstream: id, outcome: failure.description))
                         logger.debug("upstream attempt failed", metadata: [
                             "upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)",
@@ -249,7 +295,7 @@ public final class ChainRouter: Service, Sendable {
         guard case .array(let params)? = call.params, let raw = params.first?.stringValue, let bytes = try? Hex.decode(raw), !bytes.isEmpty else {
             return await forward(call, deadline: deadline)
         }
-        let hash = Keccak256.hash(bytes)
+        let hash = Self.transactionHash(bytes)
         let targets = plan().filter { admit($0) }
         guard !targets.isEmpty else {
             return .failed(.noUpstream(upstreams.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) },
@@ -297,6 +343,17 @@ public final class ChainRouter: Service, Sendable {
             return .answered(member: "result", value: Array("\"\(hash)\"".utf8), upstream: acceptedBy)
         }
         return requestError ?? .failed(.noUpstream(attempts, reason: "no upstream accepted the transaction"))
+    }
+
+    /// The hash a node reports for raw transaction bytes. A blob transaction travels as
+    /// `0x03 || rlp([tx, (version,) blobs, commitments, proofs])` but its hash covers only
+    /// `0x03 || rlp(tx)`.
+    static func transactionHash(_ bytes: [UInt8]) -> Bytes32 {
+        if bytes.first == 0x03, case .list(let items)? = try? RLP.decode(Array(bytes.dropFirst())),
+           (4...5).contains(items.count), case .list = items[0] {
+            return Keccak256.hash([0x03] + RLP.encode(items[0]))
+        }
+        return Keccak256.hash(bytes)
     }
 
     // MARK: Selection and health

@@ -22,11 +22,14 @@ public struct UpstreamFailure: Error, Sendable, Equatable {
     public var description: String
     /// From `Retry-After` on a 429.
     public var retryAfter: Duration?
+    /// For `rpcUpstreamError`: the upstream's `error` value, to pass on when every upstream says the same.
+    public var errorValue: [UInt8]?
 
-    public init(_ kind: Kind, _ description: String, retryAfter: Duration? = nil) {
+    public init(_ kind: Kind, _ description: String, retryAfter: Duration? = nil, errorValue: [UInt8]? = nil) {
         self.kind = kind
         self.description = description
         self.retryAfter = retryAfter
+        self.errorValue = errorValue
     }
 }
 
@@ -59,7 +62,7 @@ enum ReplyClassifier {
             if code == -32005 || message.lowercased().contains("rate limit") {
                 return .upstreamFailure(UpstreamFailure(.rateLimited, "rate limited (\(code))"))
             }
-            return .upstreamFailure(UpstreamFailure(.rpcUpstreamError, "error \(code): \(message.prefix(120))"))
+            return .upstreamFailure(UpstreamFailure(.rpcUpstreamError, "error \(code): \(message.prefix(120))", errorValue: Array(bytes[error.span])))
         }
         return .answered(member: "error", value: Array(bytes[error.span]), errorCode: code, errorMessage: message)
     }

@@ -231,24 +231,8 @@ struct DeliberateChange: Sendable {
             expectation: .equal),
         DeliberateChange(
             name: "eth_sendRawTransaction", scope: .method("eth_sendRawTransaction"),
-            reason: "broadcast to every available upstream, answered with keccak256(raw) once one accepted (a rejection passes through only when none accepted); equal for the type 0/1/2 recordings, whose hash is keccak256(raw)",
+            reason: "broadcast to every available upstream, answered with the transaction hash once one accepted (a rejection passes through only when none accepted); the hash is computed by the gateway: keccak256(raw), or keccak256(0x03 || rlp(tx)) for a blob transaction in its network wrapper; equal for every recording",
             expectation: .equal),
-        DeliberateChange(
-            name: "eth_sendRawTransaction blob (known bug)", scope: .file("eth_sendRawTransaction/send-blob-tx.io"),
-            reason: "GATEWAY BUG: the raw bytes are a blob transaction in network form 0x03||rlp([tx, (version,) blobs, commitments, proofs]); the gateway answers keccak256 of the whole wrapper, geth the transaction hash keccak256(0x03||rlp(tx))",
-            expectation: .keccakOfRawBytes),
-        DeliberateChange(
-            name: "eth_simulateV1 beyond the head", scope: .file("eth_simulateV1/ethSimulate-empty-with-block-num-set-plus1.io"),
-            reason: "geth's -32000 \"header not found\" (block 0x37 > head 0x36) is read as a lagging upstream's fault: retried in every domain, then -32010 listing each upstream's answer",
-            expectation: .noUpstreamCouldAnswer),
-        DeliberateChange(
-            name: "eth_simulateV1 future block call", scope: .file("eth_simulateV1/ethSimulate-make-call-with-future-block.io"),
-            reason: "geth's -32000 \"header not found\" is read as a lagging upstream's fault: retried in every domain, then -32010 listing each upstream's answer",
-            expectation: .noUpstreamCouldAnswer),
-        DeliberateChange(
-            name: "eth_simulateV1 nonce overflow", scope: .file("eth_simulateV1/ethSimulate-overflow-nonce-validation.io"),
-            reason: "geth answers this invalid request with -32603 (\"err: nonce has max value\"); Bulwark counts every -32603 as an upstream internal error: retried in every domain, then -32010",
-            expectation: .noUpstreamCouldAnswer),
     ]
 
     static func covering(_ exchange: RecordedExchange) -> DeliberateChange? {

@@ -19,23 +19,18 @@ import Testing
 /// - `latest` and an omitted block parameter of the methods in `BlockTagPinning` are rewritten to
 ///   the consensus head's number before forwarding; the replay treats them as the same block, so
 ///   the answers are equal here (against a moving chain they would be the pinned block's).
-/// - `eth_sendRawTransaction`: broadcast to every available upstream and answered with
-///   keccak256 of the raw bytes as soon as one accepted (a rejection passes through only when no
-///   upstream accepted). Equal for the type 0, 1 and 2 recordings: their hash is keccak256(raw).
-///   NOT equal for `send-blob-tx.io`: see the known bug below.
-/// - `eth_simulateV1` at a block beyond the head (`ethSimulate-empty-with-block-num-set-plus1`,
-///   `ethSimulate-make-call-with-future-block`): geth answers -32000 "header not found", which
-///   Bulwark reads as a lagging upstream's fault (SPEC section 3); it retries in other domains
-///   and, when every upstream says it, answers -32010 with each upstream's attempt.
-/// - `ethSimulate-overflow-nonce-validation`: geth answers -32603 "err: nonce has max value";
-///   Bulwark counts every -32603 as an upstream fault (internal error), so the client gets
-///   -32010 listing the -32603 of each upstream instead of geth's error.
+/// - `eth_sendRawTransaction`: broadcast to every available upstream and answered with the
+///   transaction hash as soon as one accepted (a rejection passes through only when no upstream
+///   accepted). The gateway computes the hash: keccak256(raw), or for a blob transaction in its
+///   network form (`0x03 || rlp([tx, (version,) blobs, commitments, proofs])`) keccak256(`0x03 ||
+///   rlp(tx)`). Equal for every recording, `send-blob-tx.io` included.
+/// - Errors that usually mean an upstream fault ("header not found", -32603): retried in other
+///   domains; when every upstream gives one, the request is at fault and the error passes through
+///   unchanged, blaming no upstream. So `eth_simulateV1` beyond the head and
+///   `ethSimulate-overflow-nonce-validation` get geth's own errors (equal).
 ///
-/// Known gateway bug, pinned here so that a fix shows up: `eth_sendRawTransaction` of a blob
-/// transaction in its network form (`0x03 || rlp([tx, (version,) blobs, commitments, proofs])`) is answered
-/// with keccak256 of the whole wrapper, not the transaction hash keccak256(`0x03 || rlp(tx)`)
-/// that geth answers (`ChainRouter.broadcast`). A second one, found while replaying the
-/// "header not found" recordings, is pinned in `CircuitBreakerFindingTests`.
+/// Two gateway bugs were found by this replay and fixed: the blob-transaction hash, and
+/// client-caused "header not found" opening every circuit (`CircuitBreakerFindingTests`).
 @Suite("Recorded-geth conformance", .serialized)
 struct ReplayConformanceTests {
     /// The replay itself: one answer per request, no recording contradicts another, and every

@@ -50,9 +50,9 @@ struct TransactionBroadcastTests {
         #expect(answer["id"] == Self.legacy.id)
     }
 
-    /// The premise of the blob-transaction bug listed in `ReplayConformanceTests`: geth's recorded
-    /// answer is keccak256(0x03 || rlp(tx)) of the transaction inside the network wrapper, which
-    /// differs from keccak256 of the raw bytes sent, the gateway's answer.
+    /// Why the gateway hashes blob transactions specially: geth's recorded answer is
+    /// keccak256(0x03 || rlp(tx)) of the transaction inside the network wrapper, not keccak256
+    /// of the raw bytes sent (the replay runs check the gateway gives geth's answer).
     @Test func blobTransactionHashIsTheHashOfTheInnerTransaction() throws {
         let exchange = try #require(Recordings.all.first { $0.file == "eth_sendRawTransaction/send-blob-tx.io" })
         let raw = try Hex.decode(try #require(exchange.request["params"]?.arrayValue?.first?.stringValue))
