@@ -164,6 +164,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Bulwark in front of real third-party software: an eth-tester/py-evm node, web3.py.
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit"]
+        ),
         .testTarget(
             name: "SimnetTests",
             dependencies: ["Simnet", "SimnetTesting", "EthereumKit", .product(name: "BigInt", package: "BigInt")]
