@@ -90,13 +90,78 @@ public final class ChainRouter: Service, Sendable {
         return await coalesced(pinned, deadline: deadline)
     }
 
+    /// Asks upstreams in two cloud regions and answers when they agree; on a disagreement asks
+    /// a third region and takes the majority (SPEC section 3, -32012 otherwise). Votes count
+    /// per cloud region, not per provider: providers behind one misbehaving region (a shared
+    /// load balancer, a bad snapshot) must not outvote the rest.
+    private func crossChecked(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        func region(_ index: Int) -> String { upstreams[index].spec.domain.cloud + "/" + upstreams[index].spec.domain.region }
+        var votes: [(upstream: Int, outcome: CallOutcome)] = []
+        var excluded: Set<Int> = []
+        var attempts: [Attempt] = []
+        while votes.count < 3 {
+            let needed = votes.isEmpty ? 2 : 1
+            let usedRegions = Set(votes.map { region($0.upstream) })
+            let picks = plan().filter { !excluded.contains($0) && !usedRegions.contains(region($0)) }
+            var chosen: [Int] = []
+            for index in picks where chosen.count < needed && !chosen.contains(where: { region($0) == region(index) }) {
+                chosen.append(index)
+            }
+            guard !chosen.isEmpty else { break }
+            excluded.formUnion(chosen)
+            let answers = await withTaskGroup(of: (Int, CallOutcome).self) { group in
+                for index in chosen {
+                    group.addTask { (index, await self.forward(call, deadline: deadline, only: [index])) }
+                }
+                var answers: [(Int, CallOutcome)] = []
+                for await answer in group { answers.append(answer) }
+                return answers
+            }
+            for (index, outcome) in answers {
+                if case .answered = outcome {
+                    votes.append((index, outcome))
+                } else if case .failed(let error) = outcome {
+                    attempts.append(Attempt(upstream: upstreams[index].spec.id, outcome: error.message))
+                }
+            }
+            // Two agreeing domains settle it.
+            if let agreed = Self.majority(votes.map(\.outcome), needed: 2) {
+                for vote in votes where !Self.sameAnswer(vote.outcome, agreed) {
+                    record(vote.upstream, failure: UpstreamFailure(.invalidResponse, "outvoted: its answer differed from two other failure domains"))
+                    metrics.outvoted.increment()
+                    logger.warning("upstream outvoted", metadata: ["upstream.id": "\(upstreams[vote.upstream].spec.id)", "rpc.method": "\(call.method)"])
+                }
+                return agreed
+            }
+        }
+        // Only one domain could answer: its answer is all there is.
+        if votes.count == 1 { return votes[0].outcome }
+        if votes.isEmpty { return .failed(.noUpstream(attempts)) }
+        return .failed(.quorumNotReached(attempts + votes.map { Attempt(upstream: upstreams[$0.upstream].spec.id, outcome: "answered differently") }))
+    }
+
+    static func sameAnswer(_ a: CallOutcome, _ b: CallOutcome) -> Bool {
+        guard case .answered(let memberA, let valueA, _) = a, case .answered(let memberB, let valueB, _) = b else { return false }
+        if memberA == memberB && valueA == valueB { return true }
+        // Same JSON written differently (key order, spacing) is the same answer.
+        return memberA == memberB && (try? JSONValue.parse(valueA)) == (try? JSONValue.parse(valueB))
+    }
+
+    static func majority(_ outcomes: [CallOutcome], needed: Int) -> CallOutcome? {
+        for candidate in outcomes where outcomes.filter({ sameAnswer($0, candidate) }).count >= needed {
+            return candidate
+        }
+        return nil
+    }
+
     /// Joins an identical call already in flight, or starts one that later identical calls can join.
     private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
         var key = call.method
         call.params?.write(to: &key)
+        let crossCheck = configuration.crossCheckedMethods.contains(call.method)
         let (task, isOwner) = inFlight.withLock { inFlight -> (Task<CallOutcome, Never>, Bool) in
             if let running = inFlight[key] { return (running, false) }
-            let task = Task { await self.forward(call, deadline: deadline) }
+            let task = Task { crossCheck ? await self.crossChecked(call, deadline: deadline) : await self.forward(call, deadline: deadline) }
             inFlight[key] = task
             return (task, true)
         }
@@ -115,11 +180,11 @@ public final class ChainRouter: Service, Sendable {
     /// upstream; if every upstream that answered said so, the request is what is wrong
     /// (a block beyond the head, say), so that error goes to the client and no upstream
     /// is blamed — a client cannot open every circuit with bad requests.
-    private func forward(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    private func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
         let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
         var round = RoundRecord(upstreamIds: upstreams.map(\.spec.id))
-        for attempt in 0..<3 {
-            let order = plan()
+        for attempt in 0..<(only == nil ? 3 : 1) {
+            let order = plan().filter { only?.contains($0) ?? true }
             if !order.isEmpty, let outcome = await attemptRound(call, order: order, budget: budget, record: &round) {
                 settle(round.heldBack, blame: true)
                 return outcome

@@ -83,6 +83,14 @@ public struct GatewayError: Error, Sendable, Equatable {
         GatewayError(code: -32601, httpStatus: 200, message: "the method \(method) does not exist/is not available")
     }
 
+    /// Upstreams disagreed and no majority of failure domains emerged.
+    public static func quorumNotReached(_ attempts: [Attempt]) -> GatewayError {
+        GatewayError(code: -32012, httpStatus: 502, message: "quorum not reached: upstreams disagreed", data: .object([
+            "reason": .string("upstreams in different failure domains gave different answers and no majority emerged"),
+            "attempts": .array(attempts.map { .object(["upstream": .string($0.upstream), "outcome": .string($0.outcome)]) }),
+        ]))
+    }
+
     /// No upstream could answer; `attempts` says what each one did.
     public static func noUpstream(_ attempts: [Attempt], reason: String = "no upstream could answer") -> GatewayError {
         GatewayError(code: -32010, httpStatus: 503, message: reason, data: .object([

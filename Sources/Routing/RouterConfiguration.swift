@@ -44,6 +44,14 @@ public struct RouterConfiguration: Sendable {
     public var headPollInterval: Duration = .seconds(1)
     /// `eth_sendRawTransaction` goes to upstreams in at least this many failure domains.
     public var broadcastDomains = 2
+    /// Account reads answered only when upstreams in two failure domains agree: on a
+    /// disagreement a third domain decides by majority, and the upstream outvoted is counted
+    /// as failing (it lied or lags); with no majority the client gets -32012. Doubles the
+    /// upstream calls for these methods; verified mode (proofs) is the stronger tool.
+    public var crossCheckedMethods: Set<String> = []
+
+    /// The account reads a lying provider could falsify: balances, nonces, code, storage, proofs.
+    public static let accountReads: Set<String> = ["eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_getProof"]
 
     public init(chainName: String, chainId: UInt64, upstreams: [UpstreamSpec]) {
         self.chainName = chainName

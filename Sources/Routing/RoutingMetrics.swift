@@ -20,6 +20,7 @@ final class RoutingMetrics: Sendable {
     let hedges: Counter
     let failovers: Counter
     let coalesced: Counter
+    let outvoted: Counter
 
     init(chain: String, upstreamIds: [String]) {
         var upstreams: [String: UpstreamMetrics] = [:]
@@ -37,6 +38,7 @@ final class RoutingMetrics: Sendable {
         hedges = Counter(label: "bulwark_hedges_total", dimensions: [("chain", chain)])
         failovers = Counter(label: "bulwark_failovers_total", dimensions: [("chain", chain)])
         coalesced = Counter(label: "bulwark_coalesced_requests_total", dimensions: [("chain", chain)])
+        outvoted = Counter(label: "bulwark_outvoted_answers_total", dimensions: [("chain", chain)])
     }
 
     func attempt(upstream: String, outcome: String, latency: Duration?) {

@@ -4,6 +4,7 @@ import Routing
 import Simnet
 import SimnetTesting
 import Testing
+import Failsafe
 
 @Suite(.serialized) struct FailoverTests {
     /// With the whole aws/us-east-1 domain failing in each way providers fail, 2,000 mixed
@@ -86,5 +87,28 @@ import Testing
         #expect(slowed.quantile(0.99) < healthyP99 * 3 + .milliseconds(300),
                 "p99 healthy \(healthy.quantile(0.99)), with a 2 s face \(slowed.quantile(0.99))")
         print("tail latency: healthy p50 \(healthy.quantile(0.5)) p99 \(healthy.quantile(0.99)); one face at 2 s: p50 \(slowed.quantile(0.5)) p99 \(slowed.quantile(0.99))")
+    }
+}
+
+@Suite struct CrossCheckTests {
+    /// A face that lies about balances is outvoted by two other failure domains: no client sees its lie.
+    @Test(arguments: [["id": "quicknode-euw1"], ["cloud": "aws", "region": "us-east-1"]])
+    func lyingUpstreamsAreOutvoted(scope: [String: String]) async throws {
+        let harness = try await GatewayHarness.start(tune: { $0.crossCheckedMethods = RouterConfiguration.accountReads })
+        defer { Task { await harness.stop() } }
+        try await harness.simnet.setFault(.lie, matching: scope)
+        let funded = "0x3635c9adc5dea00000"  // 1000 ether, untouched development accounts
+        var wrong = 0
+        for i in 0..<200 {
+            let account = Hex.encode(harness.simnet.chain.accounts[2 + i % 8].address)
+            let answer = try await HTTPTestClient.call(harness.url, "eth_getBalance", [.string(account), .string("latest")])
+            if answer != .string(funded) { wrong += 1 }
+        }
+        #expect(wrong == 0, "\(wrong) of 200 balances were the lie")
+        let status = harness.router.status()
+        let liars = status.upstreams.filter { upstream in scope.allSatisfy { key, value in
+            key == "id" ? upstream.id == value : key == "cloud" ? upstream.domain.cloud == value : upstream.domain.region == value
+        } }
+        #expect(liars.allSatisfy { $0.failures > 0 || $0.successes == 0 }, "the liars were counted as failing")
     }
 }
