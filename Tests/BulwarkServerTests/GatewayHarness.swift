@@ -19,7 +19,7 @@ final class GatewayHarness: Sendable {
     private let tasks: Mutex<[Task<Void, Never>]>
 
     static func start(blockTime: Duration = .milliseconds(300), limits: GatewayLimits = .init(), adminKey: String? = nil,
-                      metricsRegistry: PrometheusCollectorRegistry? = nil,
+                      metricsRegistry: PrometheusCollectorRegistry? = nil, chain: String = "eth",
                       allows: @escaping @Sendable (String) -> Bool = { _ in true },
                       tune: (inout RouterConfiguration) -> Void = { _ in }) async throws -> GatewayHarness {
         var configuration = SimnetHarness.configuration()
@@ -27,14 +27,14 @@ final class GatewayHarness: Sendable {
         let simnet = Simnet(configuration: configuration)
         try await simnet.start()
         simnet.mine(20)
-        var routing = RouterConfiguration(chainName: "eth", chainId: simnet.chain.chainId, upstreams: simnet.faces.map { face in
+        var routing = RouterConfiguration(chainName: chain, chainId: simnet.chain.chainId, upstreams: simnet.faces.map { face in
             UpstreamSpec(id: face.id, url: face.url, domain: FailureDomain(provider: face.provider, cloud: face.cloud, region: face.region))
         })
         routing.headPollInterval = .milliseconds(100)
         routing.attemptTimeout = .seconds(2)
         tune(&routing)
         let router = try ChainRouter(configuration: routing)
-        let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router, allows: allows)], limits: limits, adminKey: adminKey)
+        let gateway = Gateway(chains: [GatewayChain(name: chain, router: router, allows: allows)], limits: limits, adminKey: adminKey)
         let port = Mutex<Int?>(nil)
         let application = gateway.application(host: "127.0.0.1", port: 0, metricsRegistry: metricsRegistry) { bound in port.withLock { $0 = bound } }
         var tasks: [Task<Void, Never>] = []
@@ -43,7 +43,7 @@ final class GatewayHarness: Sendable {
         tasks.append(Task { try? await application.runService() })
         while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         await router.pollHeads()
-        return GatewayHarness(simnet: simnet, router: router, gateway: gateway, url: "http://127.0.0.1:\(port.withLock { $0! })/eth", tasks: tasks)
+        return GatewayHarness(simnet: simnet, router: router, gateway: gateway, url: "http://127.0.0.1:\(port.withLock { $0! })/\(chain)", tasks: tasks)
     }
 
     private init(simnet: Simnet, router: ChainRouter, gateway: Gateway, url: String, tasks: [Task<Void, Never>]) {
@@ -55,7 +55,7 @@ final class GatewayHarness: Sendable {
     }
 
     /// `http://127.0.0.1:PORT` without the chain route.
-    var root: String { String(url.dropLast("/eth".count)) }
+    var root: String { String(url[..<url.lastIndex(of: "/")!]) }
 
     func stop() async {
         for task in tasks.withLock({ $0 }) { task.cancel() }
