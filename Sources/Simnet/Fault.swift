@@ -22,6 +22,10 @@ public enum Fault: Equatable, Sendable {
     case wrongchain
     /// Fails this fraction (0…1) of requests with HTTP 503.
     case flaky(probability: Double)
+    /// Sends the response head and half the body, then closes: a process killed mid-response.
+    case cutoff
+    /// Sends the response head and half the body, then resets the connection (TCP RST).
+    case reset
 
     /// Parses the config and admin-API form: `none`, `down`, `stall`, `slow:200ms`,
     /// `lag:5`, `lie`, `ratelimit`, `garbage`, `wrongchain`, `flaky:0.3`.
@@ -41,6 +45,8 @@ public enum Fault: Equatable, Sendable {
         case "ratelimit": self = try noArgument(.ratelimit)
         case "garbage": self = try noArgument(.garbage)
         case "wrongchain": self = try noArgument(.wrongchain)
+        case "cutoff": self = try noArgument(.cutoff)
+        case "reset": self = try noArgument(.reset)
         case "slow":
             guard let argument, let duration = try? parseDuration(argument), duration >= .zero else {
                 throw .init("fault 'slow' needs a delay, e.g. slow:200ms")
@@ -57,7 +63,7 @@ public enum Fault: Equatable, Sendable {
             }
             self = .flaky(probability: p)
         default:
-            throw .init("unknown fault '\(text)'; use none, down, stall, slow:MS, lag:N, lie, ratelimit, garbage, wrongchain or flaky:P")
+            throw .init("unknown fault '\(text)'; use none, down, stall, slow:MS, lag:N, lie, ratelimit, garbage, wrongchain, flaky:P, cutoff or reset")
         }
     }
 }
@@ -76,6 +82,8 @@ extension Fault: CustomStringConvertible {
         case .garbage: "garbage"
         case .wrongchain: "wrongchain"
         case .flaky(let p): "flaky:\(p)"
+        case .cutoff: "cutoff"
+        case .reset: "reset"
         }
     }
 }

@@ -19,6 +19,9 @@ public enum HTTPReply: Sendable {
     case stall
     /// Work that needs to await (e.g. rebinding a listener); its reply is sent when done.
     case deferred(@Sendable () async -> HTTPReply)
+    /// Sends the head (announcing the whole body) and half of `body`, then closes the
+    /// connection — with a TCP reset when `reset`.
+    case cutMidBody(body: String, reset: Bool)
 
     public static func json(_ body: String, status: HTTPResponseStatus = .ok) -> HTTPReply {
         .respond(status: status, headers: [("Content-Type", "application/json")], body: body)
@@ -147,6 +150,21 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         switch reply {
         case .stall:
             return
+        case .cutMidBody(let body, let reset):
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(String(body.prefix(body.count / 2)))
+            var headers = HTTPHeaders([("Content-Type", "application/json")])
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer)))).whenComplete { _ in
+                // Linger 0: close() sends RST instead of FIN.
+                guard reset, let provider = channel as? any SocketOptionProvider else {
+                    channel.close(promise: nil)
+                    return
+                }
+                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+            }
         case .deferred(let work):
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop

@@ -104,6 +104,9 @@ public final class SimnetFace: Sendable {
             if Double.random(in: 0..<1) < probability {
                 return .respond(status: .serviceUnavailable, headers: [("Content-Type", "text/plain")], body: "upstream temporarily unavailable")
             }
+        case .cutoff, .reset:
+            let body = rpc.respond(to: request.body, view: view) ?? "{}"
+            return .cutMidBody(body: body, reset: fault == .reset)
         }
         guard let body = rpc.respond(to: request.body, view: view) else {
             return .respond(status: .ok, body: "", delay: delay)

@@ -106,6 +106,19 @@ import Glibc
         #expect((50...150).contains(failures), "\(failures) of 200 failed at p = 0.5")
     }
 
+    /// `cutoff` and `reset` announce a whole body and deliver half: the client sees a broken answer, not a short one.
+    @Test func cutoffAndResetBreakTheAnswer() async throws {
+        let simnet = try await SimnetHarness.start()
+        defer { Task { await simnet.stop() } }
+        let body = #"{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0x0",true]}"#
+        for fault in [Fault.cutoff, .reset] {
+            try await simnet.setFault(fault, matching: ["id": "own-node"])
+            await #expect(throws: HTTPTestClient.Failure.self, "\(fault)") {
+                try await HTTPTestClient.request(.POST, simnet.url("own-node"), body: body, timeout: .seconds(2))
+            }
+        }
+    }
+
     /// A whole failure domain goes down with one admin call, over HTTP as an operator would.
     @Test func domainFaultOverTheAdminAPI() async throws {
         let simnet = try await SimnetHarness.start()
@@ -193,7 +206,7 @@ import Glibc
     }
 
     @Test func faultsRoundTrip() throws {
-        for text in ["none", "down", "stall", "slow:200ms", "lag:5", "lie", "ratelimit", "garbage", "wrongchain", "flaky:0.3"] {
+        for text in ["none", "down", "stall", "slow:200ms", "lag:5", "lie", "ratelimit", "garbage", "wrongchain", "flaky:0.3", "cutoff", "reset"] {
             #expect(try Fault(parsing: text).description == text)
         }
         #expect(throws: SimnetConfigurationError.self) { try Fault(parsing: "lag:-1") }
