@@ -122,6 +122,23 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The chaos matrix: every fault × call class × blast radius against a gateway in front of a
+        // simnet, each cell a bounded client loop checked against the chain's ground truth.
+        .target(
+            name: "Chaos",
+            dependencies: [
+                "BulwarkServer", "Routing", "Failsafe", "Simnet", "Upstreams", "EthereumKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // `swift run -c release bulwark-chaos [--calls N] [--output FILE]`: the whole matrix into Markdown.
+        .executableTarget(
+            name: "bulwark-chaos",
+            dependencies: ["Chaos"],
+            path: "benchmarks/chaos"
+        ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.
         .executableTarget(
             name: "ethereumkit-bench",
@@ -168,6 +185,10 @@ let package = Package(
         .testTarget(
             name: "InteropTests",
             dependencies: ["BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit"]
+        ),
+        .testTarget(
+            name: "ChaosTests",
+            dependencies: ["Chaos", "Simnet"]
         ),
         .testTarget(
             name: "SimnetTests",

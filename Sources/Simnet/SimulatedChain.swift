@@ -123,6 +123,28 @@ public final class SimulatedChain: Sendable {
 
     public var headNumber: UInt64 { state.withLock { UInt64($0.blocks.count - 1) } }
 
+    // MARK: Ground truth (for tests and the chaos matrix, bypassing every face)
+
+    /// Hash of block `number`, nil beyond the head.
+    public func blockHash(_ number: UInt64) -> Bytes32? {
+        state.withLock { number < UInt64($0.blocks.count) ? $0.blocks[Int(number)].hash : nil }
+    }
+
+    /// State root after block `number`.
+    public func stateRoot(_ number: UInt64) -> Bytes32? {
+        state.withLock { number < UInt64($0.blocks.count) ? $0.blocks[Int(number)].header.stateRoot : nil }
+    }
+
+    /// Balance of `address` after block `number`, as minimal big-endian bytes.
+    public func balance(of address: [UInt8], atBlock number: UInt64) -> [UInt8]? {
+        state.withLock { number < UInt64($0.blocks.count) ? $0.blocks[Int(number)].state?[address].balance.bigEndianBytes : nil }
+    }
+
+    /// The block that included transaction `hash`, nil while pooled or unknown.
+    public func blockNumber(ofTransaction hash: Bytes32) -> UInt64? {
+        state.withLock { $0.transactionLocation[hash]?.block }
+    }
+
     func withState<T>(_ body: (borrowing State) throws -> T) rethrows -> T {
         try state.withLock { try body($0) }
     }
