@@ -10,8 +10,17 @@ enum Web3Environment {
     static let venv = repository.appendingPathComponent(".build/web3-venv")
     static let python = venv.appendingPathComponent("bin/python").path
 
-    /// Whether web3.py is usable; installs it when missing. Prints why not when PyPI cannot be reached.
+    /// Set by `.ci/run`: a missing Python dependency fails the run instead of skipping the test.
+    static var required: Bool { ProcessInfo.processInfo.environment["BULWARK_REQUIRE_PYTHON"] == "1" }
+
+    /// Whether web3.py is usable; installs it when missing. Prints why not when PyPI cannot be
+    /// reached — and then, where Python is required, still says yes so the test fails loudly.
     static func prepare() async -> Bool {
+        let ready = await install()
+        return ready || required
+    }
+
+    private static func install() async -> Bool {
         if (try? await run(python, ["-c", "import web3"]))?.status == 0 { return true }
         do {
             let created = try await run("/usr/bin/env", ["python3", "-m", "venv", venv.path])
