@@ -276,7 +276,7 @@ public final class ChainRouter: Service, Sendable {
                         let start = ContinuousClock.now
                         let reply: UpstreamReply
                         do {
-                            reply = ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout))
+                            reply = ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout), method: call.method)
                         } catch {
                             reply = .upstreamFailure(Self.failure(from: error, timeout: timeout))
                         }
@@ -374,7 +374,7 @@ public final class ChainRouter: Service, Sendable {
                 group.addTask {
                     let start = ContinuousClock.now
                     do {
-                        return (index, ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout)), ContinuousClock.now - start)
+                        return (index, ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout), method: call.method), ContinuousClock.now - start)
                     } catch {
                         return (index, .upstreamFailure(Self.failure(from: error, timeout: timeout)), ContinuousClock.now - start)
                     }
@@ -607,7 +607,8 @@ public final class ChainRouter: Service, Sendable {
                     state.upstreams[index].health.record(.success(latency: latency), now: now)
                 case .failure(let failure):
                     state.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
-                    state.upstreams[index].lastFailure = failure.description
+                    state.upstreams[index].lastFailure = "head poll: \(failure.description)"
+                    state.upstreams[index].failures += 1
                 }
             }
             let reports = state.upstreams.indices.compactMap { index -> ConsensusHead<Int, Bytes32>.Report? in

@@ -36,6 +36,42 @@ public struct UpstreamFailure: Error, Sendable, Equatable {
 enum ReplyClassifier {
     /// Reads an HTTP answer from an upstream (SPEC section 3: request errors pass through,
     /// upstream errors are counted and retried elsewhere).
+    /// Methods whose result is a `0x` hex string (quantity or data) in every conformant client.
+    static let hexResults: Set<String> = [
+        "eth_blockNumber", "eth_chainId", "eth_getBalance", "eth_getTransactionCount", "eth_gasPrice",
+        "eth_maxPriorityFeePerGas", "eth_estimateGas", "eth_getCode", "eth_getStorageAt", "eth_call",
+        "eth_sendRawTransaction", "eth_blobBaseFee", "eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash",
+    ]
+    /// Methods whose result is an object, or null when the thing is unknown.
+    static let objectResults: Set<String> = [
+        "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionByHash", "eth_getTransactionReceipt",
+        "eth_getProof", "eth_feeHistory", "eth_getTransactionByBlockNumberAndIndex", "eth_getTransactionByBlockHashAndIndex",
+    ]
+    /// Methods whose result is an array (or null).
+    static let arrayResults: Set<String> = ["eth_getLogs", "eth_getBlockReceipts"]
+
+    /// Reads an HTTP answer from an upstream to a call of `method` (SPEC section 3: request
+    /// errors pass through, upstream errors are counted and retried elsewhere). A result of
+    /// the wrong JSON type for the method (a decimal number where a hex string belongs, an
+    /// HTML page) is the upstream's fault.
+    static func classify(_ response: UpstreamHTTPResponse, method: String) -> UpstreamReply {
+        let reply = classify(response)
+        guard case .answered("result", let value, _, _) = reply, let first = value.first else { return reply }
+        let isNull = value.elementsEqual("null".utf8)
+        let wrongShape: Bool
+        if hexResults.contains(method) {
+            wrongShape = !(first == UInt8(ascii: "\"") && value.count >= 4 && value[1] == UInt8(ascii: "0") && (value[2] == UInt8(ascii: "x") || value[2] == UInt8(ascii: "X")))
+                && !(isNull && method == "eth_getBlockTransactionCountByHash")
+        } else if objectResults.contains(method) {
+            wrongShape = first != UInt8(ascii: "{") && !isNull
+        } else if arrayResults.contains(method) {
+            wrongShape = first != UInt8(ascii: "[") && !isNull
+        } else {
+            wrongShape = false
+        }
+        return wrongShape ? .upstreamFailure(UpstreamFailure(.invalidResponse, "\(method) answered with a result of the wrong type")) : reply
+    }
+
     static func classify(_ response: UpstreamHTTPResponse) -> UpstreamReply {
         if response.status == 429 {
             let retryAfter = response.headers["Retry-After"].first.flatMap(Int.init).map { Duration.seconds($0) }
@@ -58,6 +94,10 @@ enum ReplyClassifier {
         var code = 0
         if case .number(let number)? = fields["code"] { code = Int(number) }
         let message = fields["message"]?.stringValue ?? ""
+        if code == -32603 && (message.contains("-32601") || message.lowercased().contains("not been implemented") || message.lowercased().contains("not implemented")) {
+            // A method the upstream lacks, wrapped as an internal error (seen from eth-tester based servers).
+            return .answered(member: "error", value: Array(bytes[error.span]), errorCode: -32601, errorMessage: message)
+        }
         if isUpstreamError(code: code, message: message) {
             if code == -32005 || message.lowercased().contains("rate limit") {
                 return .upstreamFailure(UpstreamFailure(.rateLimited, "rate limited (\(code))"))

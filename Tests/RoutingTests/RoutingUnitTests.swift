@@ -68,3 +68,29 @@ import Upstreams
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "id": .object([:])])) }
     }
 }
+
+@Suite struct ResultShapeTests {
+    func reply(_ method: String, _ body: String) -> UpstreamReply {
+        ReplyClassifier.classify(UpstreamHTTPResponse(status: 200, headers: HTTPHeaders(), body: ByteBuffer(string: body)), method: method)
+    }
+
+    @Test func decimalNumbersAndWrongTypesAreTheUpstreamsFault() {
+        for (method, body) in [("eth_getBalance", #"{"jsonrpc":"2.0","id":1,"result":0}"#),
+                               ("eth_chainId", #"{"jsonrpc":"2.0","id":1,"result":131277322940537}"#),
+                               ("eth_getBlockByNumber", #"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#),
+                               ("eth_getLogs", #"{"jsonrpc":"2.0","id":1,"result":{}}"#)] {
+            guard case .upstreamFailure(let failure) = reply(method, body) else { Issue.record("\(method) \(body) accepted"); continue }
+            #expect(failure.kind == .invalidResponse)
+        }
+        guard case .answered = reply("eth_getBalance", #"{"jsonrpc":"2.0","id":1,"result":"0x0"}"#) else { Issue.record("a hex balance was refused"); return }
+        guard case .answered = reply("eth_getBlockByNumber", #"{"jsonrpc":"2.0","id":1,"result":null}"#) else { Issue.record("a null block was refused"); return }
+    }
+
+    @Test func wrappedMethodNotFoundIsRecognised() {
+        guard case .answered(_, _, let code, _) = reply("eth_getProof", #"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"{'code': -32601, 'message': 'RPC Endpoint has not been implemented: eth_getProof'}"}}"#) else {
+            Issue.record("not recognised")
+            return
+        }
+        #expect(code == -32601)
+    }
+}

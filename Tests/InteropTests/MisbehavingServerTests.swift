@@ -1,0 +1,101 @@
+import BulwarkServer
+import EthereumKit
+import Failsafe
+import Foundation
+import Routing
+import SimnetTesting
+import Synchronization
+import Testing
+
+/// teth (PyPI) answers like a careless provider: decimal numbers where hex belongs, an HTML
+/// 500 page for every batch, and -32603 wrapping "not implemented". With it as one of the
+/// upstreams, Bulwark fails over wherever its answer is an upstream fault, and the client
+/// never sees HTML.
+@Suite struct MisbehavingServerTests {
+    @Test(.enabled("needs eth-tester and teth from PyPI") { await EVMEnvironment.prepare() }, .timeLimit(.minutes(3)))
+    func tethAnswersNeverReachTheClient() async throws {
+        let node = try await EVMNode.start(faces: 1)
+        defer { Task { await node.stop() } }
+        // teth needs a fixed port: take a free one from the kernel.
+        let port = try freePort()
+        let teth = Process()
+        teth.executableURL = URL(fileURLWithPath: EVMEnvironment.python)
+        teth.arguments = [EVMEnvironment.tools.appendingPathComponent("teth_loopback.py").path, String(port)]
+        let output = Pipe()
+        teth.standardOutput = output
+        teth.standardError = output
+        let collected = OutputCollector()
+        output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
+        try teth.run()
+        defer { teth.terminate() }
+        let tethURL = "http://127.0.0.1:\(port)"
+        // Wait until teth answers.
+        var up = false
+        for _ in 0..<100 where !up {
+            up = (try? await HTTPTestClient.request(.POST, tethURL, body: #"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#, timeout: .seconds(1))) != nil
+            if !up { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(up, "teth did not start: \(collected.text)")
+        // teth really misbehaves: HTML for a batch, a decimal number for a quantity.
+        let batch = try await HTTPTestClient.request(.POST, tethURL, body: #"[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}]"#)
+        #expect(batch.status.code == 500 && batch.text.contains("<html"))
+        let decimal = try JSONValue.parse(try await HTTPTestClient.request(.POST, tethURL, body: #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000001","latest"]}"#).body)
+        #expect(decimal["result"] == .number(0))
+
+        var routing = RouterConfiguration(chainName: "eth", chainId: node.chainId, upstreams: [
+            UpstreamSpec(id: "teth", url: tethURL, domain: FailureDomain(provider: "teth", cloud: "aws", region: "us-east-1")),
+            UpstreamSpec(id: "evm", url: node.faces[0], domain: FailureDomain(provider: "evm", cloud: "gcp", region: "europe-west1")),
+        ])
+        routing.headPollInterval = .milliseconds(100)
+        let router = try ChainRouter(configuration: routing)
+        let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
+        let bound = Mutex<Int?>(nil)
+        let application = gateway.application(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }
+        let services = [Task { try? await router.run() }, Task { try? await application.runService() }]
+        defer { for service in services { service.cancel() } }
+        while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        await router.pollHeads()
+        let url = "http://127.0.0.1:\(bound.withLock { $0! })/eth"
+
+        let account = "0x0000000000000000000000000000000000000001"
+        let calls = [
+            #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["\#(account)","latest"]}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"eth_getTransactionCount","params":["\#(account)","latest"]}"#,
+            #"{"jsonrpc":"2.0","id":3,"method":"eth_getProof","params":["\#(account)",[],"latest"]}"#,
+            #"{"jsonrpc":"2.0","id":4,"method":"eth_gasPrice","params":[]}"#,
+            #"[{"jsonrpc":"2.0","id":5,"method":"eth_getBlockByNumber","params":["latest",false]},{"jsonrpc":"2.0","id":6,"method":"eth_getCode","params":["\#(account)","latest"]}]"#,
+        ]
+        var answered = 0
+        for round in 0..<40 {
+            let body = calls[round % calls.count]
+            let response = try await HTTPTestClient.request(.POST, url, body: body, timeout: .seconds(10))
+            #expect(!response.text.lowercased().contains("<html"), "\(response.text.prefix(200))")
+            let json = try JSONValue.parse(response.body)
+            for answer in json.arrayValue ?? [json] {
+                #expect(answer["result"] != nil, "\(body): \(answer.serialized().prefix(300))")
+                if let result = answer["result"], case .number = result { Issue.record("a decimal number reached the client: \(body)") }
+                answered += 1
+            }
+        }
+        #expect(answered == 48)
+        // teth cannot answer the head poll (a batch: HTML 500; alone: decimal numbers), so Bulwark
+        // holds it unhealthy and says why; its probes, when they come, fail over to the other upstream.
+        let status = try #require(router.status().upstreams.first { $0.id == "teth" })
+        #expect(status.failures > 0 && status.state != "healthy", "\(status)")
+        #expect(status.lastFailure?.contains("HTTP 500") == true, "\(status.lastFailure ?? "")")
+        await router.shutdown()
+    }
+
+    private func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
