@@ -136,7 +136,7 @@ let package = Package(
         // `swift run -c release bulwark-chaos [--calls N] [--output FILE]`: the whole matrix into Markdown.
         .executableTarget(
             name: "bulwark-chaos",
-            dependencies: ["Chaos"],
+            dependencies: ["Chaos", "Simnet"],
             path: "benchmarks/chaos"
         ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.

@@ -10,6 +10,15 @@ enum BlockTagPinning {
         "eth_getBlockTransactionCountByNumber": 0, "eth_getTransactionByBlockNumberAndIndex": 0,
     ]
 
+    /// The explicit block number a call asks for, if any (a hex number in the block parameter).
+    static func requestedBlock(method: String, params: JSONValue?) -> UInt64? {
+        guard let index = blockParameterIndex[method], case .array(let list)? = params, index < list.count else { return nil }
+        let value: JSONValue
+        if case .object(let object) = list[index], let number = object["blockNumber"] { value = number } else { value = list[index] }
+        guard let text = value.stringValue, text.hasPrefix("0x"), let bytes = try? Hex.decodeQuantity(text), bytes.count <= 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     static func pin(method: String, params: JSONValue?, head: UInt64) -> JSONValue? {
         guard let index = blockParameterIndex[method], case .array(var list)? = params else { return params }
         let tag = JSONValue.quantity(head)

@@ -102,7 +102,8 @@ public final class ChainRouter: Service, Sendable {
         while votes.count < 3 {
             let needed = votes.isEmpty ? 2 : 1
             let usedRegions = Set(votes.map { region($0.upstream) })
-            let picks = plan().filter { !excluded.contains($0) && !usedRegions.contains(region($0)) }
+            let picks = plan(block: BlockTagPinning.requestedBlock(method: call.method, params: call.params))
+                .filter { !excluded.contains($0) && !usedRegions.contains(region($0)) }
             var chosen: [Int] = []
             for index in picks where chosen.count < needed && !chosen.contains(where: { region($0) == region(index) }) {
                 chosen.append(index)
@@ -183,8 +184,9 @@ public final class ChainRouter: Service, Sendable {
     private func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
         let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
         var round = RoundRecord(upstreamIds: upstreams.map(\.spec.id))
+        let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
         for attempt in 0..<(only == nil ? 3 : 1) {
-            let order = plan().filter { only?.contains($0) ?? true }
+            let order = plan(block: block).filter { only?.contains($0) ?? true }
             if !order.isEmpty, let outcome = await attemptRound(call, order: order, budget: budget, record: &round) {
                 settle(round.heldBack, blame: true)
                 return outcome
@@ -423,17 +425,24 @@ public final class ChainRouter: Service, Sendable {
 
     // MARK: Selection and health
 
-    /// Upstreams to try, in order: those that may be tried now and serve the consensus head,
-    /// alternating failure domains, spread by power-of-two choices over their scores.
-    func plan() -> [Int] {
+    /// Upstreams to try, in order: those that may be tried now and have the block asked for
+    /// (`block`, or else the consensus head), alternating failure domains, spread by
+    /// power-of-two choices over their scores.
+    func plan(block: UInt64? = nil) -> [Int] {
         let now = ContinuousClock.now
         return state.withLock { state in
             let candidates = state.upstreams.indices.map { index in
                 let upstream = state.upstreams[index]
+                let hasBlock: Bool
+                if let block {
+                    hasBlock = upstream.head.map { $0 >= block } ?? true
+                } else {
+                    hasBlock = state.consensus?.mayServeHeadDependentCalls(index) ?? true
+                }
                 return UpstreamSelector.Candidate(
                     id: index, domain: upstreams[index].spec.domain, score: upstream.health.score(now: now),
                     mayTryNow: upstream.chainIdMatches != false && upstream.health.mayTry(now: now),
-                    hasBlock: state.consensus?.mayServeHeadDependentCalls(index) ?? true
+                    hasBlock: hasBlock
                 )
             }
             var plan = selector.order(candidates, using: &state.random)

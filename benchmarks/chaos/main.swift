@@ -1,6 +1,7 @@
 // The chaos matrix: every fault × call class × blast radius, written as Markdown.
 //   swift run -c release bulwark-chaos [--calls N] [--output benchmarks/RESULTS-chaos.md]
 import Chaos
+import Simnet
 
 #if canImport(Glibc)
 import Glibc
@@ -8,19 +9,26 @@ import Glibc
 
 var calls = 60
 var output = "benchmarks/RESULTS-chaos.md"
+var only: [Fault] = []
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
     case "--calls": calls = arguments.popFirst().flatMap(Int.init) ?? calls
     case "--output": output = arguments.popFirst() ?? output
+    case "--fault":
+        guard let text = arguments.popFirst(), let fault = try? Fault(parsing: text) else {
+            print("--fault: a fault as simnet names them, e.g. lag:10")
+            exit(2)
+        }
+        only.append(fault)
     default:
-        print("usage: bulwark-chaos [--calls N] [--output FILE]")
+        print("usage: bulwark-chaos [--calls N] [--output FILE] [--fault F ...]")
         exit(2)
     }
 }
 let clock = ContinuousClock()
 let started = clock.now
-let cells = try await ChaosMatrix.run(calls: calls) { cell in
+let cells = try await ChaosMatrix.run(faults: only.isEmpty ? ChaosMatrix.faults : only, calls: calls) { cell in
     print("\(cell.fault) × \(cell.callClass.rawValue) × \(cell.radius.rawValue): \(cell.calls) calls, \(cell.failures) failed, \(cell.wrong) wrong, \(cell.lostTransactions) lost")
 }
 let elapsed = clock.now - started
