@@ -99,6 +99,7 @@ public final class ChainRouter: Service, Sendable {
         var votes: [(upstream: Int, outcome: CallOutcome)] = []
         var excluded: Set<Int> = []
         var attempts: [Attempt] = []
+        var passes = 0
         while votes.count < 3 {
             let needed = votes.isEmpty ? 2 : 1
             let usedRegions = Set(votes.map { region($0.upstream) })
@@ -108,7 +109,15 @@ public final class ChainRouter: Service, Sendable {
             for index in picks where chosen.count < needed && !chosen.contains(where: { region($0) == region(index) }) {
                 chosen.append(index)
             }
-            guard !chosen.isEmpty else { break }
+            if chosen.isEmpty {
+                // Every other region failed to answer this time; if the votes disagree and time is
+                // left, give the failed ones one more chance before declaring no quorum.
+                passes += 1
+                guard passes < 2, votes.count == 2, !attempts.isEmpty, deadline - .now > .milliseconds(200) else { break }
+                excluded = Set(votes.map(\.upstream))
+                try? await Task.sleep(for: .milliseconds(50))
+                continue
+            }
             excluded.formUnion(chosen)
             let answers = await withTaskGroup(of: (Int, CallOutcome).self) { group in
                 for index in chosen {
@@ -433,11 +442,17 @@ public final class ChainRouter: Service, Sendable {
         return state.withLock { state in
             let candidates = state.upstreams.indices.map { index in
                 let upstream = state.upstreams[index]
+                // Heads are known as of the last poll, so near the consensus head an upstream within
+                // `maxLag` counts as having the block (it will by the time it answers); beyond the
+                // consensus head, or further back, only a head at or past the block does.
+                let current = state.consensus?.mayServeHeadDependentCalls(index) ?? true
                 let hasBlock: Bool
-                if let block {
+                if let block, let head = state.consensus?.number, block <= head, block + UInt64(configuration.maxLag) >= head {
+                    hasBlock = current || (upstream.head.map { $0 >= block } ?? true)
+                } else if let block {
                     hasBlock = upstream.head.map { $0 >= block } ?? true
                 } else {
-                    hasBlock = state.consensus?.mayServeHeadDependentCalls(index) ?? true
+                    hasBlock = current
                 }
                 return UpstreamSelector.Candidate(
                     id: index, domain: upstreams[index].spec.domain, score: upstream.health.score(now: now),
