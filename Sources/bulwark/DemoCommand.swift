@@ -43,6 +43,7 @@ struct DemoCommand: AsyncParsableCommand {
             UpstreamSpec(id: face.id, url: face.url, domain: FailureDomain(provider: face.provider, cloud: face.cloud, region: face.region))
         })
         routing.headPollInterval = .milliseconds(250)
+        routing.crossCheckedMethods = RouterConfiguration.accountReads
         let router = try ChainRouter(configuration: routing, logger: quiet)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)], logger: quiet)
         let bound = Mutex<Int?>(nil)
