@@ -72,7 +72,8 @@ import Testing
 @Suite struct CoalescingTests {
     /// 50 identical concurrent calls reach the upstreams as far fewer calls.
     @Test func identicalConcurrentCallsShareOneUpstreamCall() async throws {
-        let harness = try await GatewayHarness.start()
+        // No head polls during the measurement: only the calls themselves reach the faces.
+        let harness = try await GatewayHarness.start(tune: { $0.headPollInterval = .seconds(30) })
         defer { Task { await harness.stop() } }
         // Slow every face a little so the calls overlap.
         try await harness.simnet.setFault(.slow(milliseconds: 200))
@@ -89,7 +90,7 @@ import Testing
         }
         let upstreamCalls = harness.simnet.faces.map(\.requestsReceived).reduce(0, +) - before
         #expect(results == 50)
-        // Head polls add a few requests in the same time; 50 separate calls would be 50+.
-        #expect(upstreamCalls < 25, "\(upstreamCalls) upstream requests for 50 identical calls")
+        // 50 separate calls would be 50 or more (hedges included).
+        #expect(upstreamCalls < 15, "\(upstreamCalls) upstream requests for 50 identical calls")
     }
 }
