@@ -72,13 +72,13 @@ public struct AccountProof: Sendable, Equatable {
             guard codeHash == fields.codeHash else {
                 throw .mismatch("codeHash: the answer says \(codeHash) but the proof holds \(fields.codeHash)")
             }
-            report.passed("account", "\(addressHex) exists with balance \(Self.quantityHex(balance)), nonce \(Self.quantityHex(nonce)) under state root \(stateRoot)")
+            report.passed("account", "\(addressHex) exists with balance \(Hex.encodeQuantity(balance)), nonce \(Hex.encodeQuantity(nonce)) under state root \(stateRoot)")
         } else {
             // Some clients report zero hashes for an account that does not exist.
             guard nonce.isEmpty, balance.isEmpty,
                   storageHash == .emptyTrieRoot || storageHash == .zero,
                   codeHash == .emptyCodeHash || codeHash == .zero else {
-                throw .mismatch("account proof shows \(addressHex) does not exist, but the answer claims balance \(Self.quantityHex(balance)), nonce \(Self.quantityHex(nonce))")
+                throw .mismatch("account proof shows \(addressHex) does not exist, but the answer claims balance \(Hex.encodeQuantity(balance)), nonce \(Hex.encodeQuantity(nonce))")
             }
             report.passed("account", "\(addressHex) does not exist under state root \(stateRoot)")
         }
@@ -98,9 +98,9 @@ public struct AccountProof: Sendable, Equatable {
                 proven = value
             }
             guard proven == slot.value else {
-                throw .mismatch("storageProof[\(i)]: the answer says slot \(Hex.encode(slot.key)) holds \(Self.quantityHex(slot.value)) but the proof holds \(Self.quantityHex(proven))")
+                throw .mismatch("storageProof[\(i)]: the answer says slot \(Hex.encode(slot.key)) holds \(Hex.encodeQuantity(slot.value)) but the proof holds \(Hex.encodeQuantity(proven))")
             }
-            report.passed("storage", "slot \(Hex.encode(slot.key)) = \(Self.quantityHex(proven))")
+            report.passed("storage", "slot \(Hex.encode(slot.key)) = \(Hex.encodeQuantity(proven))")
         }
         return report
     }
@@ -135,12 +135,7 @@ public struct AccountProof: Sendable, Equatable {
 
     private static func expect(_ name: String, claimed: [UInt8], proven: [UInt8]) throws(VerificationError) {
         guard claimed == proven else {
-            throw .mismatch("\(name): the answer says \(quantityHex(claimed)) but the proof holds \(quantityHex(proven))")
+            throw .mismatch("\(name): the answer says \(Hex.encodeQuantity(claimed)) but the proof holds \(Hex.encodeQuantity(proven))")
         }
-    }
-
-    static func quantityHex(_ bytes: [UInt8]) -> String {
-        let hex = Hex.encode(bytes, prefix: false).drop { $0 == "0" }
-        return "0x" + (hex.isEmpty ? "0" : hex)
     }
 }

@@ -14,6 +14,12 @@ public enum Hex {
         return String(decoding: utf8, as: UTF8.self)
     }
 
+    /// A JSON-RPC quantity: `0x` and the hex digits of big-endian `bytes` without leading zeros (`0x0` for zero).
+    public static func encodeQuantity(_ bytes: some Collection<UInt8>) -> String {
+        let digits = encode(bytes, prefix: false).drop { $0 == "0" }
+        return "0x" + (digits.isEmpty ? "0" : digits)
+    }
+
     /// The bytes of a hex string (`0x` prefix optional, either case).
     /// Throws on odd length or a character that is not a hex digit.
     public static func decode(_ string: String) throws(HexError) -> [UInt8] {

@@ -64,8 +64,7 @@ extension JSONValue {
 
     /// A quantity from minimal (or zero-padded) big-endian bytes.
     public static func quantity(bigEndian bytes: some Collection<UInt8>) -> JSONValue {
-        let hex = Hex.encode(bytes, prefix: false).drop { $0 == "0" }
-        return .string("0x" + (hex.isEmpty ? "0" : hex))
+        .string(Hex.encodeQuantity(bytes))
     }
 
     /// The string, if this is one.
