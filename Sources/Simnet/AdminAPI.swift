@@ -10,6 +10,7 @@ import Synchronization
 /// | `POST /faults` `{"fault": "down", "match": {"cloud": "aws", "region": "us-east-1"}}` | set a fault on every matching face (match keys: id, provider, cloud, region; no match = all faces) |
 /// | `DELETE /faults` | every face back to `none` |
 /// | `POST /mine` `{"blocks": 3}` | produce blocks now |
+/// | `POST /reorg` `{"depth": 3}` | replace the last 3 blocks with a new branch of 4 (1 ≤ depth ≤ finalityDepth); answers `ancestor`, `head`, and the `abandoned` and `adopted` blocks' `number` and `hash` |
 /// | `GET /chain` | chainId, head, safe, finalized |
 struct AdminAPI: Sendable {
     /// Lets the admin listener be created before the simnet it refers to is complete.
@@ -41,6 +42,17 @@ struct AdminAPI: Sendable {
             let count = (try? JSONValue.parse(request.body))?["blocks"].flatMap { if case .number(let n) = $0 { Int(n) } else { nil } } ?? 1
             guard (1...1000).contains(count) else { return error("blocks: expected 1 to 1000", status: .badRequest) }
             return .json(JSONValue.object(["head": .quantity(simnet.mine(count))]).serialized())
+        case (.POST, "/reorg"):
+            let maximum = simnet.chain.finalityDepth
+            guard let body = try? JSONValue.parse(request.body), case .number(let value)? = body["depth"],
+                  value.rounded() == value, let depth = Int(exactly: value) else {
+                return error(#"expected {"depth": N}, N from 1 to the finality depth (\#(maximum))"#, status: .badRequest)
+            }
+            do {
+                return .json(Self.reorgJSON(try simnet.reorg(depth: depth)).serialized())
+            } catch {
+                return self.error("reorg refused: \(error.message)", status: .badRequest)
+            }
         case (.DELETE, "/faults"):
             let simnet = self.simnet
             return .deferred {
@@ -90,6 +102,19 @@ struct AdminAPI: Sendable {
                 "labels": .object(["provider": .string(face.provider), "cloud": .string(face.cloud), "region": .string(face.region)]),
             ])
         })
+    }
+
+    static func reorgJSON(_ reorg: Reorg) -> JSONValue {
+        func blocks(_ hashes: [UInt64: Bytes32]) -> JSONValue {
+            .array(hashes.sorted { $0.key < $1.key }.map { .object(["number": .quantity($0.key), "hash": .data($0.value.bytes)]) })
+        }
+        return .object([
+            "depth": .number(Double(reorg.depth)),
+            "ancestor": .quantity(reorg.ancestor),
+            "head": .quantity(reorg.head),
+            "abandoned": blocks(reorg.abandoned),
+            "adopted": blocks(reorg.adopted),
+        ])
     }
 
     static func error(_ message: String, status: HTTPResponseStatus) -> HTTPReply {

@@ -89,6 +89,17 @@ public final class Simnet: Service, Sendable {
         return head
     }
 
+    /// Replaces the last `depth` blocks with a longer branch, now; see `SimulatedChain.reorg(depth:timestamp:)`.
+    /// Every face serves the new branch as soon as this returns.
+    @discardableResult
+    public func reorg(depth: Int) throws(ReorgRefusal) -> Reorg {
+        let reorg = try chain.reorg(depth: depth, timestamp: UInt64(Date().timeIntervalSince1970))
+        logger.info("chain reorganised", metadata: [
+            "simnet.reorg.depth": "\(reorg.depth)", "simnet.reorg.ancestor": "\(reorg.ancestor)", "simnet.head": "\(reorg.head)",
+        ])
+        return reorg
+    }
+
     public func face(_ id: String) -> SimnetFace? { faces.first { $0.id == id } }
 
     /// Sets `fault` on every face whose labels match all given criteria (`id`, `provider`,

@@ -53,13 +53,34 @@ struct SimBlock: Sendable {
     var timestamp: UInt64 { header.timestamp.reduce(0) { $0 << 8 | UInt64($1) } }
 }
 
+/// What `SimulatedChain.reorg(depth:timestamp:)` did: the blocks it abandoned and the
+/// longer branch that replaced them, by block number.
+public struct Reorg: Equatable, Sendable {
+    /// The last block both branches share: the head minus the depth, before the reorg.
+    public let ancestor: UInt64
+    /// Hashes of the abandoned blocks, `ancestor + 1` through the old head.
+    public let abandoned: [UInt64: Bytes32]
+    /// Hashes of the new branch, `ancestor + 1` through the new head (the old head + 1).
+    public let adopted: [UInt64: Bytes32]
+
+    public var depth: Int { abandoned.count }
+    public var head: UInt64 { ancestor + UInt64(adopted.count) }
+}
+
+/// Why the simulated chain refused a reorg, in one line.
+public struct ReorgRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+    public let message: String
+    init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
 /// Why the simulated chain refused a transaction, in geth's words.
 public struct TransactionRejection: Error, Equatable, Sendable {
     public let message: String
 }
 
 /// The simulated chain: blocks with real hashes and roots over a real state trie,
-/// a transaction pool, and produced blocks on demand. Thread-safe; every face shares one.
+/// a transaction pool, blocks produced on demand, and reorgs on demand. Thread-safe; every face shares one.
 public final class SimulatedChain: Sendable {
     /// Base fee of every block: fixed, so clients can price transactions simply.
     static let baseFee = BigUInt(1_000_000_000)
@@ -85,6 +106,8 @@ public final class SimulatedChain: Sendable {
         var transactionLocation: [Bytes32: (block: UInt64, index: Int)] = [:]
         var pool: [Bytes32: PendingTransaction] = [:]
         var arrivals = 0
+        /// Reorgs so far; numbers each new branch's `extraData`, so no two branches share a hash.
+        var reorgs = 0
     }
 
     public let chainId: UInt64
@@ -213,49 +236,108 @@ public final class SimulatedChain: Sendable {
     @discardableResult
     public func produceBlock(timestamp: UInt64) -> UInt64 {
         state.withLock { state in
-            let parent = state.blocks[state.blocks.count - 1]
-            var world = parent.state!
-            var included: [IncludedTransaction] = []
-            var gasUsed: UInt64 = 0
-            var logCount = 0
-            // Pooled transactions in arrival order, each sender's in nonce order.
-            var remaining = state.pool.values.sorted { $0.arrival < $1.arrival }
-            var progressed = true
-            while progressed {
-                progressed = false
-                for (i, pending) in remaining.enumerated() {
-                    let tx = pending.transaction
-                    guard world[pending.sender].nonce == tx.nonce, gasUsed + tx.gas <= Self.gasLimit else { continue }
-                    guard let executed = Self.execute(tx, sender: pending.sender, in: &world, cumulativeGas: gasUsed, firstLogIndex: logCount) else {
-                        continue
-                    }
-                    gasUsed = executed.cumulativeGasUsed
-                    logCount += executed.logs.count
-                    included.append(executed)
-                    state.pool[tx.hash] = nil
-                    remaining.remove(at: i)
-                    progressed = true
-                    break
+            Self.appendBlock(to: &state, timestamp: timestamp, extraData: Self.extraData, stateHistory: stateHistory)
+        }
+    }
+
+    /// Replaces the last `depth` blocks with a new branch of `depth + 1` blocks built on block
+    /// `head − depth`, as a node does when it sees a longer chain. The abandoned blocks'
+    /// transactions go back to the pool in their original order and are mined in the new
+    /// branch (all in its first block, gas permitting), so receipts, logs, balances and nonces
+    /// follow the new branch. The new blocks differ from the abandoned ones by their `extraData`.
+    ///
+    /// Abandoned blocks are forgotten entirely: by number the new branch answers, and by hash
+    /// an abandoned block is unknown (geth would still serve it as a side-chain block).
+    ///
+    /// Refused when `depth` is below 1 or beyond `finalityDepth` (finalized blocks never change),
+    /// when the chain is not `depth` blocks long, or when the state of block `head − depth`
+    /// has been pruned (`stateHistory`).
+    public func reorg(depth: Int, timestamp: UInt64) throws(ReorgRefusal) -> Reorg {
+        try state.withLock { (state: inout State) throws(ReorgRefusal) -> Reorg in
+            guard depth >= 1 else { throw ReorgRefusal("depth must be at least 1, got \(depth)") }
+            guard depth <= finalityDepth else {
+                throw ReorgRefusal("depth \(depth) is beyond the finality depth (\(finalityDepth)): finalized blocks never change")
+            }
+            let head = state.blocks.count - 1
+            guard head >= depth else {
+                throw ReorgRefusal("the chain has \(head) blocks after genesis, fewer than the depth \(depth)")
+            }
+            let ancestor = head - depth
+            guard state.blocks[ancestor].state != nil else {
+                throw ReorgRefusal("the state of block \(ancestor) is pruned (stateHistory \(stateHistory)); cannot build a branch on it")
+            }
+            let abandonedBlocks = Array(state.blocks.suffix(depth))
+            state.blocks.removeLast(depth)
+            var abandoned: [UInt64: Bytes32] = [:]
+            var returned: [IncludedTransaction] = []
+            for block in abandonedBlocks {
+                abandoned[block.number] = block.hash
+                state.blockNumberByHash[block.hash] = nil
+                for tx in block.transactions {
+                    state.transactionLocation[tx.transaction.hash] = nil
+                    returned.append(tx)
                 }
             }
-            // Drop pooled transactions that can never run (nonce already used).
-            for pending in state.pool.values where pending.transaction.nonce < world[pending.sender].nonce {
-                state.pool[pending.transaction.hash] = nil
+            // Back to the pool ahead of what is pooled now: they arrived first.
+            let firstArrival = (state.pool.values.map(\.arrival).min() ?? state.arrivals + 1) - returned.count
+            for (offset, tx) in returned.enumerated() {
+                state.pool[tx.transaction.hash] = PendingTransaction(transaction: tx.transaction, sender: tx.sender, arrival: firstArrival + offset)
             }
-            let number = parent.number + 1
-            var block = Self.seal(number: number, parentHash: parent.hash, timestamp: max(timestamp, parent.timestamp + 1),
-                                  transactions: included, state: world)
-            block.header.gasUsed = RLPItem.uint(gasUsed).byteString!
-            block.hash = block.header.hash
-            state.blocks.append(block)
-            state.blockNumberByHash[block.hash] = number
-            for (index, tx) in included.enumerated() {
-                state.transactionLocation[tx.transaction.hash] = (number, index)
+            state.reorgs += 1
+            let extraData = Self.extraData + Array(" reorg \(state.reorgs)".utf8)
+            var adopted: [UInt64: Bytes32] = [:]
+            for _ in 0...depth {
+                let number = Self.appendBlock(to: &state, timestamp: timestamp, extraData: extraData, stateHistory: stateHistory)
+                adopted[number] = state.blocks[Int(number)].hash
             }
-            let pruned = Int(number) - stateHistory
-            if pruned >= 0 { state.blocks[pruned].state = nil }
-            return number
+            return Reorg(ancestor: UInt64(ancestor), abandoned: abandoned, adopted: adopted)
         }
+    }
+
+    /// Seals a block on the current head with every pooled transaction that can run now.
+    private static func appendBlock(to state: inout State, timestamp: UInt64, extraData: [UInt8], stateHistory: Int) -> UInt64 {
+        let parent = state.blocks[state.blocks.count - 1]
+        var world = parent.state!
+        var included: [IncludedTransaction] = []
+        var gasUsed: UInt64 = 0
+        var logCount = 0
+        // Pooled transactions in arrival order, each sender's in nonce order.
+        var remaining = state.pool.values.sorted { $0.arrival < $1.arrival }
+        var progressed = true
+        while progressed {
+            progressed = false
+            for (i, pending) in remaining.enumerated() {
+                let tx = pending.transaction
+                guard world[pending.sender].nonce == tx.nonce, gasUsed + tx.gas <= gasLimit else { continue }
+                guard let executed = execute(tx, sender: pending.sender, in: &world, cumulativeGas: gasUsed, firstLogIndex: logCount) else {
+                    continue
+                }
+                gasUsed = executed.cumulativeGasUsed
+                logCount += executed.logs.count
+                included.append(executed)
+                state.pool[tx.hash] = nil
+                remaining.remove(at: i)
+                progressed = true
+                break
+            }
+        }
+        // Drop pooled transactions that can never run (nonce already used).
+        for pending in state.pool.values where pending.transaction.nonce < world[pending.sender].nonce {
+            state.pool[pending.transaction.hash] = nil
+        }
+        let number = parent.number + 1
+        var block = seal(number: number, parentHash: parent.hash, timestamp: max(timestamp, parent.timestamp + 1),
+                         transactions: included, state: world, extraData: extraData)
+        block.header.gasUsed = RLPItem.uint(gasUsed).byteString!
+        block.hash = block.header.hash
+        state.blocks.append(block)
+        state.blockNumberByHash[block.hash] = number
+        for (index, tx) in included.enumerated() {
+            state.transactionLocation[tx.transaction.hash] = (number, index)
+        }
+        let pruned = Int(number) - stateHistory
+        if pruned >= 0 { state.blocks[pruned].state = nil }
+        return number
     }
 
     /// Applies `tx` to `world`; nil when the sender can no longer pay for it.
@@ -297,7 +379,10 @@ public final class SimulatedChain: Sendable {
     }
 
     /// Builds the block's header from its contents, with every root computed.
-    static func seal(number: UInt64, parentHash: Bytes32, timestamp: UInt64, transactions: [IncludedTransaction], state: WorldState) -> SimBlock {
+    static func seal(
+        number: UInt64, parentHash: Bytes32, timestamp: UInt64, transactions: [IncludedTransaction], state: WorldState,
+        extraData: [UInt8] = SimulatedChain.extraData
+    ) -> SimBlock {
         var bloom = [UInt8](repeating: 0, count: 256)
         for tx in transactions {
             for (i, byte) in tx.bloom.enumerated() { bloom[i] |= byte }
