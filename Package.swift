@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Ethereum primitives: keccak256, RLP, Merkle-Patricia tries and proofs,
@@ -51,11 +53,32 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Cached answers (SPEC section 6): the store protocol, a bounded in-memory LRU store and
+        // the embedded SQLite store (GRDB, WAL, bounded with eviction, survives restarts).
+        .target(
+            name: "Cache",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The PostgreSQL cache store, shared by several gateways; fails open when the database is unreachable.
+        .target(
+            name: "PostgresCache",
+            dependencies: [
+                "Cache",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // For tests: a throwaway PostgreSQL server (initdb + pg_ctl) on loopback that tests can stop and start.
+        .target(name: "PostgresTesting"),
         // Routing: which upstream answers a call — health, consensus head, failover to other
         // failure domains, hedging, broadcast — over the Upstreams transport and Failsafe policy.
         .target(
             name: "Routing",
             dependencies: [
+                "Cache",
                 "EthereumKit",
                 "Failsafe",
                 "Upstreams",
@@ -106,6 +129,8 @@ let package = Package(
         .executableTarget(
             name: "bulwark",
             dependencies: [
+                "Cache",
+                "PostgresCache",
                 "EthereumKit",
                 "BulwarkCore",
                 "BulwarkServer",
@@ -139,6 +164,15 @@ let package = Package(
             dependencies: ["Chaos", "Simnet"],
             path: "benchmarks/chaos"
         ),
+        // `swift run -c release cache-bench`: what a cache hit costs inside the gateway, memory and SQLite stores.
+        .executableTarget(
+            name: "cache-bench",
+            dependencies: [
+                "BulwarkServer", "Cache", "EthereumKit", "Failsafe", "Routing", "Simnet",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "benchmarks/CacheBenchmarks"
+        ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.
         .executableTarget(
             name: "ethereumkit-bench",
@@ -152,6 +186,14 @@ let package = Package(
         .testTarget(
             name: "BulwarkCoreTests",
             dependencies: ["BulwarkCore"]
+        ),
+        .testTarget(
+            name: "CacheTests",
+            dependencies: ["Cache", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "PostgresCacheTests",
+            dependencies: ["Cache", "PostgresCache", "PostgresTesting", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "FailsafeTests",
@@ -168,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "BulwarkServerTests",
             dependencies: [
-                "BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit",
+                "BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit", "Cache", "PostgresCache", "PostgresTesting",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

@@ -96,7 +96,7 @@ extension ConfigurationReader {
 
     mutating func readCache(_ node: Node, at path: String) -> GatewayConfiguration.Cache {
         var cache = GatewayConfiguration.Cache()
-        guard let fields = fields(node, at: path, known: ["store", "path", "url", "staleIfError"]) else { return cache }
+        guard let fields = fields(node, at: path, known: ["store", "path", "url", "staleIfError", "maxBytes"]) else { return cache }
         var storeIsValid = true
         if let node = fields["store"] {
             if let store: GatewayConfiguration.Cache.Store = choice(node, at: fields.path("store"), what: "store") {
@@ -129,6 +129,11 @@ extension ConfigurationReader {
         }
         if let node = fields["staleIfError"], let age = duration(node, at: fields.path("staleIfError")) {
             cache.staleIfError = age
+        }
+        if let node = fields["maxBytes"] {
+            if let bytes = integer(node, at: fields.path("maxBytes"), minimum: 1_048_576) { cache.maxBytes = bytes }
+        } else if cache.store == .memory {
+            cache.maxBytes = GatewayConfiguration.Cache.defaultMemoryBytes
         }
         return cache
     }

@@ -28,6 +28,7 @@ extension GatewayConfiguration {
           path: ./bulwark-cache.sqlite  # sqlite: the database file
           # url: postgres://bulwark@127.0.0.1/bulwark   # postgres: several gateways share one cache
           # staleIfError: 5m            # when no upstream can answer, serve a cached answer up to this old
+          maxBytes: 1073741824          # bound of the store (memory: 268435456); least recently used answers go first
 
         # auth:                         # absent: an open gateway. Present: every call needs an API key
         #   adminKey: ${BULWARK_ADMIN_KEY}      # for /admin/* (fault drills); absent: /admin is closed

@@ -115,12 +115,21 @@ extension GatewayConfiguration {
         public var url: String?
         /// When no upstream can answer, serve a cached answer up to this old; nil: never serve stale answers.
         public var staleIfError: Duration?
+        /// Bytes of keys and answers the store may hold; the least recently used go first beyond it.
+        public var maxBytes: Int
 
-        public init(store: Store = .sqlite, path: String = "./bulwark-cache.sqlite", url: String? = nil, staleIfError: Duration? = nil) {
+        /// 256 MiB: a memory store's bound by default.
+        public static let defaultMemoryBytes = 268_435_456
+        /// 1 GiB: a SQLite or PostgreSQL store's bound by default.
+        public static let defaultDatabaseBytes = 1_073_741_824
+
+        public init(store: Store = .sqlite, path: String = "./bulwark-cache.sqlite", url: String? = nil, staleIfError: Duration? = nil,
+                    maxBytes: Int? = nil) {
             self.store = store
             self.path = path
             self.url = url
             self.staleIfError = staleIfError
+            self.maxBytes = maxBytes ?? (store == .memory ? Self.defaultMemoryBytes : Self.defaultDatabaseBytes)
         }
 
         /// `url` with any password or token hidden, safe to log.

@@ -113,28 +113,29 @@ public final class Gateway: Sendable {
         guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
         var status = 200
         if case .failed(let error) = outcome { status = error.httpStatus }
-        return EdgeResponse(status: status, headers: Self.headers(upstreams: [outcome.upstream]), body: outcome.responseJSON(id: call.id))
+        return EdgeResponse(status: status, headers: Self.headers(upstreams: [outcome.upstream], cache: outcome.cacheStatus), body: outcome.responseJSON(id: call.id))
     }
 
     private func handleBatch(_ items: [JSONValue], chain: GatewayChain, deadline: ContinuousClock.Instant) async -> EdgeResponse {
-        let answers = await withTaskGroup(of: (Int, String?, String?).self) { group in
+        let answers = await withTaskGroup(of: (Int, String?, String?, CacheStatus).self) { group in
             for (index, item) in items.enumerated() {
                 group.addTask {
                     let call: RPCCall
                     do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
-                        return (index, error.responseJSON(id: error.id), nil)
+                        return (index, error.responseJSON(id: error.id), nil, .miss)
                     }
                     let outcome = await self.execute(call, chain: chain, deadline: deadline)
-                    return (index, call.id == nil ? nil : outcome.responseJSON(id: call.id), outcome.upstream)
+                    return (index, call.id == nil ? nil : outcome.responseJSON(id: call.id), outcome.upstream, outcome.cacheStatus)
                 }
             }
-            var answers = [(String?, String?)](repeating: (nil, nil), count: items.count)
-            for await (index, json, upstream) in group { answers[index] = (json, upstream) }
+            var answers = [(json: String?, upstream: String?, cache: CacheStatus)](repeating: (nil, nil, .miss), count: items.count)
+            for await (index, json, upstream, cache) in group { answers[index] = (json, upstream, cache) }
             return answers
         }
-        let parts = answers.compactMap { $0.0 }
+        let parts = answers.compactMap(\.json)
         guard !parts.isEmpty else { return EdgeResponse(status: 204, headers: [], body: "") }
-        return EdgeResponse(status: 200, headers: Self.headers(upstreams: answers.map { $0.1 }), body: "[" + parts.joined(separator: ",") + "]")
+        return EdgeResponse(status: 200, headers: Self.headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache))),
+                            body: "[" + parts.joined(separator: ",") + "]")
     }
 
     private func execute(_ call: RPCCall, chain: GatewayChain, deadline: ContinuousClock.Instant) async -> CallOutcome {
@@ -144,10 +145,17 @@ public final class Gateway: Sendable {
         return outcome
     }
 
-    static func headers(upstreams: [String?]) -> [(String, String)] {
+    static func headers(upstreams: [String?], cache: CacheStatus) -> [(String, String)] {
         var seen: [String] = []
         for case let id? in upstreams where !seen.contains(id) { seen.append(id) }
-        var headers = [("Content-Type", "application/json"), ("X-Bulwark-Cache", "miss")]
+        var headers = [("Content-Type", "application/json")]
+        switch cache {
+        case .hit: headers.append(("X-Bulwark-Cache", "hit"))
+        case .miss: headers.append(("X-Bulwark-Cache", "miss"))
+        case .stale(let age):
+            headers.append(("X-Bulwark-Cache", "stale"))
+            headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds)))
+        }
         if !seen.isEmpty { headers.append(("X-Bulwark-Upstream", seen.joined(separator: ","))) }
         return headers
     }
@@ -209,6 +217,15 @@ public final class Gateway: Sendable {
         return unavailable.isEmpty ? (true, "ready") : (false, "no healthy upstream for: \(unavailable.joined(separator: ", "))")
     }
 
+    static func cacheStatus(_ cache: ResponseCache) -> JSONValue {
+        let totals = cache.totals
+        let fields: [String: JSONValue] = [
+            "store": .string(cache.configuration.store.kind), "storeAvailable": .bool(cache.storeIsAvailable),
+            "hits": .number(Double(totals.hits)), "misses": .number(Double(totals.misses)), "stale": .number(Double(totals.stale)),
+        ]
+        return .object(fields)
+    }
+
     /// `/status` as JSON.
     public func statusJSON() -> JSONValue {
         .object(["chains": .array(chains.map { chain in
@@ -217,6 +234,7 @@ public final class Gateway: Sendable {
                 "name": .string(chain.name),
                 "chainId": .quantity(chain.router.configuration.chainId),
                 "consensusHead": status.consensusHead.map { .quantity($0) } ?? .null,
+                "cache": chain.router.cache.map(Self.cacheStatus) ?? .null,
                 "upstreams": .array(status.upstreams.map { upstream in
                     .object([
                         "id": .string(upstream.id),

@@ -3,7 +3,7 @@ import Routing
 import Synchronization
 
 /// Client-facing metrics: calls and their latency by chain, method (from an allowlist, so
-/// labels stay bounded whatever clients send) and outcome.
+/// labels stay bounded whatever clients send), outcome and cache status (hit, miss, stale).
 final class GatewayMetrics: Sendable {
     /// Methods reported by name; any other method is reported as `other`.
     static let methodAllowlist: Set<String> = [
@@ -19,6 +19,7 @@ final class GatewayMetrics: Sendable {
         var chain: String
         var method: String
         var outcome: String
+        var cache: String
     }
 
     private let counters = Mutex<[Key: Counter]>([:])
@@ -29,18 +30,24 @@ final class GatewayMetrics: Sendable {
         let result: String
         switch outcome {
         case .answered(let member, _, _): result = member == "result" ? "ok" : "rpc_error"
-        case .local: result = "ok"
+        case .local, .cached: result = "ok"
         case .failed(let error): result = "gateway_error_\(-error.code)"
         }
-        let counterKey = Key(chain: chain, method: name, outcome: result)
+        let cache: String
+        switch outcome.cacheStatus {
+        case .hit: cache = "hit"
+        case .miss: cache = "miss"
+        case .stale: cache = "stale"
+        }
+        let counterKey = Key(chain: chain, method: name, outcome: result, cache: cache)
         let counter = counters.withLock { counters in
             if let existing = counters[counterKey] { return existing }
-            let made = Counter(label: "bulwark_requests_total", dimensions: [("chain", chain), ("method", name), ("outcome", result)])
+            let made = Counter(label: "bulwark_requests_total", dimensions: [("chain", chain), ("method", name), ("outcome", result), ("cache", cache)])
             counters[counterKey] = made
             return made
         }
         counter.increment()
-        let timerKey = Key(chain: chain, method: name, outcome: "")
+        let timerKey = Key(chain: chain, method: name, outcome: "", cache: "")
         let timer = timers.withLock { timers in
             if let existing = timers[timerKey] { return existing }
             let made = Timer(label: "bulwark_request_duration_seconds", dimensions: [("chain", chain), ("method", name)], preferredDisplayUnit: .seconds)

@@ -73,6 +73,12 @@ extension JSONValue {
         return nil
     }
 
+    /// A JSON-RPC quantity string (`0x…`, no leading zeros) that fits in 64 bits, as a number.
+    public var quantityValue: UInt64? {
+        guard case .string(let text) = self, text.hasPrefix("0x"), let bytes = try? Hex.decodeQuantity(text), bytes.count <= 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     /// The elements, if this is an array.
     public var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }

@@ -15,8 +15,7 @@ enum BlockTagPinning {
         guard let index = blockParameterIndex[method], case .array(let list)? = params, index < list.count else { return nil }
         let value: JSONValue
         if case .object(let object) = list[index], let number = object["blockNumber"] { value = number } else { value = list[index] }
-        guard let text = value.stringValue, text.hasPrefix("0x"), let bytes = try? Hex.decodeQuantity(text), bytes.count <= 8 else { return nil }
-        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+        return value.quantityValue
     }
 
     static func pin(method: String, params: JSONValue?, head: UInt64) -> JSONValue? {

@@ -22,6 +22,10 @@ public final class ChainRouter: Service, Sendable {
     struct UpstreamState: Sendable {
         var health: UpstreamHealth<ContinuousClock>
         var head: UInt64?
+        /// Hash of the upstream's head block, as of the last poll.
+        var headHash: String?
+        /// The upstream's `finalized` block; nil when it reports none (then `finalityDepth` applies).
+        var finalized: UInt64?
         /// Nil until the upstream's chain id was read.
         var chainIdMatches: Bool?
         var lastFailure: String?
@@ -31,12 +35,19 @@ public final class ChainRouter: Service, Sendable {
 
     struct State: Sendable {
         var upstreams: [UpstreamState]
-        var consensus: ConsensusHead<Int, Bytes32>?
+        var consensus: ConsensusHead<Int, String>?
+        /// When an upstream last answered a head poll; the consensus head is current until `headFreshness` after it.
+        var lastHeadAnswer: ContinuousClock.Instant?
+        /// The highest `finalized` block two failure domains agree on.
+        var finalized: UInt64?
+        var polls = 0
         var nextRequestId = 1
         var random = SystemRandomNumberGenerator()
     }
 
     public let configuration: RouterConfiguration
+    /// Answers kept for later (SPEC section 6); nil: caching off.
+    public let cache: ResponseCache?
     let upstreams: [Upstream]
     private let state: Mutex<State>
     /// Calls in flight by method and parameters: identical concurrent calls share one upstream call.
@@ -45,8 +56,10 @@ public final class ChainRouter: Service, Sendable {
     private let logger: Logger
     private let metrics: RoutingMetrics
 
-    public init(configuration: RouterConfiguration, logger: Logger = Logger(label: "bulwark.routing")) throws(UpstreamTransportError) {
+    public init(configuration: RouterConfiguration, cache: ResponseCache? = nil,
+                logger: Logger = Logger(label: "bulwark.routing")) throws(UpstreamTransportError) {
         self.configuration = configuration
+        self.cache = cache
         self.logger = logger
         var upstreams: [Upstream] = []
         var states: [UpstreamState] = []
@@ -79,7 +92,7 @@ public final class ChainRouter: Service, Sendable {
         case "eth_chainId":
             return .local(result: .quantity(configuration.chainId))
         case "eth_blockNumber":
-            if let head = consensusHead { return .local(result: .quantity(head)) }
+            if let head = confirmedHead { return .local(result: .quantity(head)) }
         case "eth_sendRawTransaction":
             return await broadcast(call, deadline: deadline)
         default:
@@ -87,7 +100,48 @@ public final class ChainRouter: Service, Sendable {
         }
         var pinned = call
         if let head = consensusHead { pinned.params = BlockTagPinning.pin(method: call.method, params: call.params, head: head) }
-        return await coalesced(pinned, deadline: deadline)
+        guard let cache else { return await coalesced(pinned, deadline: deadline, caching: nil) }
+        let rule = CachePolicy.rule(method: pinned.method, params: pinned.params)
+        guard rule != .never else { return await coalesced(pinned, deadline: deadline, caching: nil) }
+
+        let params = Self.cacheText(pinned.params)
+        if let value = await cache.lookup(method: call.method, params: params, rule: rule, chain: cacheChainView) {
+            return .cached(value: value, staleAge: nil)
+        }
+        let clientParams = Self.cacheText(call.params)
+        let outcome = await coalesced(pinned, deadline: deadline, caching: Caching(cache: cache, rule: rule, params: params,
+                                                                                  clientParams: clientParams, generation: cache.generation))
+        if case .failed(let error) = outcome, error.code == GatewayError.noUpstream([]).code,
+           let stale = await cache.stale(method: call.method, clientParams: clientParams) {
+            return .cached(value: stale.value, staleAge: stale.age)
+        }
+        return outcome
+    }
+
+    /// What the owner of a call does with its answer.
+    struct Caching: Sendable {
+        let cache: ResponseCache
+        let rule: CachePolicy.Rule
+        let params: String
+        let clientParams: String
+        let generation: Int
+    }
+
+    /// Parameters as a cache key: compact JSON, `[]` when absent.
+    static func cacheText(_ params: JSONValue?) -> String {
+        guard let params else { return "[]" }
+        var text = ""
+        params.write(to: &text)
+        return text
+    }
+
+    /// The head and finality boundary the cache judges answers by; nil while no head is confirmed.
+    var cacheChainView: CachePolicy.Chain? {
+        state.withLock { state in
+            guard Self.isCurrent(state, now: .now, freshness: configuration.headFreshness), let head = state.consensus?.number else { return nil }
+            let byDepth = head >= UInt64(configuration.finalityDepth) ? head - UInt64(configuration.finalityDepth) : 0
+            return CachePolicy.Chain(head: head, finalized: min(head, state.finalized ?? byDepth))
+        }
     }
 
     /// Asks upstreams in two cloud regions and answers when they agree; on a disagreement asks
@@ -111,11 +165,11 @@ public final class ChainRouter: Service, Sendable {
             }
             if chosen.isEmpty {
                 // Every other region failed to answer this time; if the votes disagree and time is
-                // left, give the failed ones one more chance before declaring no quorum.
+                // left, give the failed ones more chances (backing off) before declaring no quorum.
                 passes += 1
-                guard passes < 2, votes.count == 2, !attempts.isEmpty, deadline - .now > .milliseconds(200) else { break }
+                guard passes < 5, votes.count == 2, !attempts.isEmpty, deadline - .now > .milliseconds(250) else { break }
                 excluded = Set(votes.map(\.upstream))
-                try? await Task.sleep(for: .milliseconds(50))
+                try? await Task.sleep(for: .milliseconds(50 << passes))
                 continue
             }
             excluded.formUnion(chosen)
@@ -164,14 +218,22 @@ public final class ChainRouter: Service, Sendable {
         return nil
     }
 
-    /// Joins an identical call already in flight, or starts one that later identical calls can join.
-    private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    /// Joins an identical call already in flight, or starts one that later identical calls can
+    /// join. The call that starts it keeps its answer in the cache (`caching`).
+    private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
         var key = call.method
         call.params?.write(to: &key)
         let crossCheck = configuration.crossCheckedMethods.contains(call.method)
         let (task, isOwner) = inFlight.withLock { inFlight -> (Task<CallOutcome, Never>, Bool) in
             if let running = inFlight[key] { return (running, false) }
-            let task = Task { crossCheck ? await self.crossChecked(call, deadline: deadline) : await self.forward(call, deadline: deadline) }
+            let task = Task {
+                let outcome = crossCheck ? await self.crossChecked(call, deadline: deadline) : await self.forward(call, deadline: deadline)
+                if let caching, case .answered("result", let value, _) = outcome {
+                    await caching.cache.remember(method: call.method, params: caching.params, clientParams: caching.clientParams, result: value,
+                                                 rule: caching.rule, chain: self.cacheChainView, generation: caching.generation)
+                }
+                return outcome
+            }
             inFlight[key] = task
             return (task, true)
         }
@@ -598,13 +660,31 @@ public final class ChainRouter: Service, Sendable {
     /// (with only one domain reporting, that domain's highest head).
     public var consensusHead: UInt64? { state.withLock { $0.consensus?.number } }
 
-    /// Polls the head (and chain id) of every upstream that admits a call now — an open
-    /// circuit is polled only when it lets a probe through — and recomputes the consensus head.
+    /// The consensus head while it is current (an upstream answered a head poll within `headFreshness`), else nil.
+    var confirmedHead: UInt64? {
+        let now = ContinuousClock.now
+        return state.withLock { Self.isCurrent($0, now: now, freshness: configuration.headFreshness) ? $0.consensus?.number : nil }
+    }
+
+    static func isCurrent(_ state: State, now: ContinuousClock.Instant, freshness: Duration) -> Bool {
+        guard let last = state.lastHeadAnswer else { return false }
+        return now - last <= freshness
+    }
+
+    /// Polls the head block (and chain id, and every few polls the `finalized` block) of every
+    /// upstream that admits a call now — an open circuit is polled only when it lets a probe
+    /// through — and recomputes the consensus head and the finality boundary.
     public func pollHeads() async {
-        let body = ByteBuffer(string: #"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}]"#)
-        let timeout = min(configuration.attemptTimeout, configuration.headPollInterval * 2)
+        let pollsFinalized = state.withLock { state in
+            defer { state.polls += 1 }
+            return state.polls % max(1, configuration.finalizedPollEvery) == 0
+        }
+        let body = ByteBuffer(string: pollsFinalized ? Self.headPollWithFinalized : Self.headPoll)
+        // Long enough that a busy but healthy upstream is not counted as failing; a stalled one
+        // holds the round up for at most this long.
+        let timeout = min(configuration.attemptTimeout, max(configuration.headPollInterval * 2, .seconds(1)))
         let polled = upstreams.indices.filter { admit($0) }
-        let results = await withTaskGroup(of: (Int, Result<(UInt64, UInt64), UpstreamFailure>, Duration).self) { group in
+        let results = await withTaskGroup(of: (Int, Result<HeadPoll, UpstreamFailure>, Duration).self) { group in
             for index in polled {
                 let upstream = upstreams[index]
                 group.addTask {
@@ -617,17 +697,20 @@ public final class ChainRouter: Service, Sendable {
                     }
                 }
             }
-            var all: [(Int, Result<(UInt64, UInt64), UpstreamFailure>, Duration)] = []
+            var all: [(Int, Result<HeadPoll, UpstreamFailure>, Duration)] = []
             for await result in group { all.append(result) }
             return all
         }
         let now = ContinuousClock.now
-        state.withLock { state in
+        let answered = results.contains { if case .success(let poll) = $0.1 { poll.chainId == configuration.chainId } else { false } }
+        let confirmed = state.withLock { state -> (number: UInt64, hash: String?)? in
             for (index, result, latency) in results {
                 switch result {
-                case .success(let (chainId, head)):
-                    state.upstreams[index].chainIdMatches = chainId == configuration.chainId
-                    state.upstreams[index].head = head
+                case .success(let poll):
+                    state.upstreams[index].chainIdMatches = poll.chainId == configuration.chainId
+                    state.upstreams[index].head = poll.head
+                    state.upstreams[index].headHash = poll.hash
+                    if pollsFinalized { state.upstreams[index].finalized = poll.finalized }
                     state.upstreams[index].health.record(.success(latency: latency), now: now)
                 case .failure(let failure):
                     state.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
@@ -635,51 +718,85 @@ public final class ChainRouter: Service, Sendable {
                     state.upstreams[index].failures += 1
                 }
             }
-            let reports = state.upstreams.indices.compactMap { index -> ConsensusHead<Int, Bytes32>.Report? in
+            let answering = state.upstreams.indices.filter { index in
                 let upstream = state.upstreams[index]
-                guard upstream.chainIdMatches == true, let head = upstream.head,
-                      [.healthy, .lagging].contains(upstream.health.state(now: now)) else { return nil }
-                return .init(id: index, domain: upstreams[index].spec.domain, number: head)
+                return upstream.chainIdMatches == true && upstream.head != nil && [.healthy, .lagging].contains(upstream.health.state(now: now))
+            }
+            let reports = answering.map { index in
+                ConsensusHead<Int, String>.Report(id: index, domain: upstreams[index].spec.domain, number: state.upstreams[index].head!,
+                                                  hash: state.upstreams[index].headHash)
             }
             if let consensus = ConsensusHead(reports: reports, maxLag: UInt64(configuration.maxLag)) {
                 state.consensus = consensus
             }
+            // The finality boundary is a height two failure domains call finalized (one domain: its own word).
+            let finalizedReports = answering.compactMap { index in
+                state.upstreams[index].finalized.map { ConsensusHead<Int, String>.Report(id: index, domain: upstreams[index].spec.domain, number: $0) }
+            }
+            state.finalized = ConsensusHead(reports: finalizedReports)?.number
+            if answered { state.lastHeadAnswer = now }
             for index in state.upstreams.indices {
                 state.upstreams[index].health.isLagging = !(state.consensus?.mayServeHeadDependentCalls(index) ?? true)
                 let up = state.upstreams[index].chainIdMatches != false && state.upstreams[index].health.state(now: now) == .healthy
                 metrics.state(upstream: upstreams[index].spec.id, up: up, head: state.upstreams[index].head)
             }
+            guard Self.isCurrent(state, now: now, freshness: configuration.headFreshness), let consensus = state.consensus else { return nil }
+            return (consensus.number, consensus.hash)
+        }
+        if let cache {
+            if let confirmed {
+                await cache.headConfirmed(number: confirmed.number, hash: confirmed.hash, answeredNow: answered)
+            } else {
+                cache.headLost()
+            }
         }
     }
 
-    static func parseHeadPoll(_ response: UpstreamHTTPResponse) -> Result<(UInt64, UInt64), UpstreamFailure> {
+    static let headPoll = #"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_getBlockByNumber","params":["latest",false]}]"#
+    static let headPollWithFinalized = #"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_getBlockByNumber","params":["latest",false]},{"jsonrpc":"2.0","id":3,"method":"eth_getBlockByNumber","params":["finalized",false]}]"#
+
+    /// What one head poll of one upstream found.
+    struct HeadPoll: Equatable {
+        var chainId: UInt64
+        var head: UInt64
+        var hash: String?
+        /// Nil when not asked or when the upstream knows no `finalized` block.
+        var finalized: UInt64?
+    }
+
+    static func parseHeadPoll(_ response: UpstreamHTTPResponse) -> Result<HeadPoll, UpstreamFailure> {
         guard response.status == 200 else {
             return .failure(UpstreamFailure(response.status == 429 ? .rateLimited : .http5xx, "HTTP \(response.status)"))
         }
         guard let answers = (try? JSONValue.parse(Array(response.body.readableBytesView)))?.arrayValue else {
             return .failure(UpstreamFailure(.invalidResponse, "invalid JSON from the upstream"))
         }
-        func result(_ id: Double) -> UInt64? {
-            guard let text = answers.first(where: { $0["id"] == .number(id) })?["result"]?.stringValue,
-                  let bytes = try? Hex.decodeQuantity(text), bytes.count <= 8 else { return nil }
-            return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+        func result(_ id: Double) -> JSONValue? { answers.first(where: { $0["id"] == .number(id) })?["result"] }
+        let block = result(2)
+        guard let chainId = result(1)?.quantityValue, let head = block?["number"]?.quantityValue else {
+            return .failure(UpstreamFailure(.invalidResponse, "no chain id or head block in the answer"))
         }
-        guard let chainId = result(1), let head = result(2) else {
-            return .failure(UpstreamFailure(.invalidResponse, "no chain id or head in the answer"))
-        }
-        return .success((chainId, head))
+        let hash = block?["hash"]?.stringValue.flatMap { $0.count == 66 ? $0.lowercased() : nil }
+        return .success(HeadPoll(chainId: chainId, head: head, hash: hash, finalized: result(3)?["number"]?.quantityValue))
     }
 
-    /// Polls heads every `headPollInterval` until shutdown.
+    /// Polls heads every `headPollInterval` until shutdown, and adds the cache's lookup counters to its store now and then.
     public func run() async throws {
         await pollHeads()
         await cancelWhenGracefulShutdown {
+            var lastFlush = ContinuousClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.configuration.headPollInterval)
                 if Task.isCancelled { break }
                 await self.pollHeads()
+                if let cache = self.cache, ContinuousClock.now - lastFlush >= cache.configuration.counterFlushInterval {
+                    lastFlush = .now
+                    await cache.flushCounters()
+                }
             }
         }
+        // The last counts, in a task of their own: this one may be cancelled, and the store would refuse.
+        if let cache { await Task { await cache.flushCounters() }.value }
     }
 
     // MARK: Status

@@ -107,6 +107,29 @@ public struct GatewayError: Error, Sendable, Equatable {
     }
 }
 
+/// Whether an answer came from the cache (SPEC section 3, `X-Bulwark-Cache`).
+public enum CacheStatus: Sendable, Equatable {
+    case hit
+    case miss
+    /// Served from an older answer because no upstream could answer.
+    case stale(age: Duration)
+
+    /// The status of a batch: `hit` only if every part hit, `stale` (the oldest age) if any part was stale.
+    public static func combined(_ parts: [CacheStatus]) -> CacheStatus {
+        var oldest: Duration?
+        var allHit = !parts.isEmpty
+        for part in parts {
+            switch part {
+            case .hit: break
+            case .miss: allHit = false
+            case .stale(let age): oldest = max(oldest ?? age, age); allHit = false
+            }
+        }
+        if let oldest { return .stale(age: oldest) }
+        return allHit ? .hit : .miss
+    }
+}
+
 /// What one upstream did with one attempt, for `data.attempts` and logs. Never contains URLs or keys.
 public struct Attempt: Sendable, Equatable {
     public var upstream: String
@@ -124,6 +147,9 @@ public enum CallOutcome: Sendable {
     case answered(member: String, value: [UInt8], upstream: String)
     /// The gateway answers itself (e.g. eth_chainId, eth_blockNumber from the consensus head).
     case local(result: JSONValue)
+    /// From the cache: the JSON `result` bytes as an upstream once sent them. `staleAge` is set
+    /// when no upstream could answer and an older answer was served (`staleIfError`).
+    case cached(value: [UInt8], staleAge: Duration?)
     case failed(GatewayError)
 
     /// The JSON-RPC response object for a client id.
@@ -143,8 +169,25 @@ public enum CallOutcome: Sendable {
             result.write(to: &out)
             out += "}"
             return out
+        case .cached(let value, _):
+            var out = #"{"jsonrpc":"2.0","id":"#
+            (id ?? .null).write(to: &out)
+            out += #","result":"#
+            out += String(decoding: value, as: UTF8.self)
+            out += "}"
+            return out
         case .failed(let error):
             return error.responseJSON(id: id)
+        }
+    }
+
+    /// What `X-Bulwark-Cache` says of it.
+    public var cacheStatus: CacheStatus {
+        switch self {
+        case .local: .hit
+        case .cached(_, let staleAge?): .stale(age: staleAge)
+        case .cached: .hit
+        case .answered, .failed: .miss
         }
     }
 

@@ -42,6 +42,14 @@ public struct RouterConfiguration: Sendable {
     public var retryBackoff: Backoff = try! Backoff(base: .milliseconds(50), cap: .milliseconds(500))
     /// How often each upstream's head (and chain id) is polled.
     public var headPollInterval: Duration = .seconds(1)
+    /// How long the consensus head counts as current without any upstream answering a head
+    /// poll. Past it, `eth_blockNumber` is no longer answered from it and the cache drops the
+    /// answers it keeps for the head (they are served as stale, if at all).
+    public var headFreshness: Duration = .seconds(3)
+    /// The `finalized` block is polled every this many head polls.
+    public var finalizedPollEvery = 4
+    /// Blocks below the consensus head treated as final when upstreams report no `finalized` block.
+    public var finalityDepth = 64
     /// `eth_sendRawTransaction` goes to upstreams in at least this many failure domains.
     public var broadcastDomains = 2
     /// Account reads answered only when upstreams in two failure domains agree: on a

@@ -272,10 +272,10 @@ struct SimnetRPC: Sendable {
     }
 
     private func quantityParam(_ params: [JSONValue], _ index: Int) throws -> UInt64 {
-        guard index < params.count, let text = params[index].stringValue, let bytes = try? Hex.decodeQuantity(text), bytes.count <= 8 else {
+        guard index < params.count, let number = params[index].quantityValue else {
             throw RPCError.invalidParams("invalid argument \(index): expected a hex quantity")
         }
-        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+        return number
     }
 
     /// A storage slot: any hex of up to 32 bytes, left-padded.

@@ -8,7 +8,7 @@ struct Bulwark: AsyncParsableCommand {
         commandName: "bulwark",
         abstract: "A self-hosted, multi-provider JSON-RPC gateway that keeps answering while providers and cloud regions fail.",
         version: version,
-        subcommands: [ServeCommand.self, DemoCommand.self, Verify.self, SimnetCommand.self, CheckConfigCommand.self, AuditCommand.self, InitCommand.self, Version.self]
+        subcommands: [ServeCommand.self, DemoCommand.self, Verify.self, SimnetCommand.self, CheckConfigCommand.self, AuditCommand.self, InitCommand.self, CacheCommand.self, Version.self]
     )
 }
 

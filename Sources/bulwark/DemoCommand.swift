@@ -1,6 +1,7 @@
 import Failsafe
 import ArgumentParser
 import BulwarkServer
+import Cache
 import EthereumKit
 import Hummingbird
 import Logging
@@ -44,7 +45,9 @@ struct DemoCommand: AsyncParsableCommand {
         })
         routing.headPollInterval = .milliseconds(250)
         routing.crossCheckedMethods = RouterConfiguration.accountReads
-        let router = try ChainRouter(configuration: routing, logger: quiet)
+        routing.finalityDepth = simnetConfiguration.finalityDepth
+        let cache = ResponseCache(chainName: "eth", configuration: .init(store: MemoryCacheStore(maxBytes: 64 << 20), staleIfError: .seconds(300)), logger: quiet)
+        let router = try ChainRouter(configuration: routing, cache: cache, logger: quiet)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)], logger: quiet)
         let bound = Mutex<Int?>(nil)
         let application = gateway.application(host: "127.0.0.1", port: port) { port in bound.withLock { $0 = port } }
@@ -102,6 +105,8 @@ final class DemoLoad: Sendable {
         var failed = 0
         var latencies: [Duration] = []
         var byUpstream: [String: Int] = [:]
+        /// Answers by `X-Bulwark-Cache`: hit, miss, stale.
+        var byCache: [String: Int] = [:]
     }
 
     struct Totals: Sendable {
@@ -197,12 +202,13 @@ final class DemoLoad: Sendable {
         do {
             let response = try await client.post(ByteBuffer(string: body), timeout: .seconds(15))
             let latency = ContinuousClock.now - start
-            let upstream = response.headers["X-Bulwark-Upstream"].first ?? "gateway"
+            let upstream = response.headers["X-Bulwark-Upstream"].first ?? "cache"
+            let cache = response.headers["X-Bulwark-Cache"].first ?? "miss"
             guard response.status == 200, let json = try? JSONValue.parse(Array(response.body.readableBytesView)), let result = json["result"] else {
                 fail("HTTP \(response.status): \(String(decoding: response.body.readableBytesView.prefix(200), as: UTF8.self))")
                 return nil
             }
-            record(latency: latency, upstream: upstream)
+            record(latency: latency, upstream: upstream, cache: cache)
             return result
         } catch {
             fail("\(error)")
@@ -210,11 +216,12 @@ final class DemoLoad: Sendable {
         }
     }
 
-    private func record(latency: Duration, upstream: String) {
+    private func record(latency: Duration, upstream: String, cache: String) {
         window.withLock {
             $0.requests += 1
             $0.latencies.append(latency)
             $0.byUpstream[upstream, default: 0] += 1
+            $0.byCache[cache, default: 0] += 1
         }
     }
 
@@ -244,6 +251,7 @@ final class DemoLoad: Sendable {
         total.failed += window.failed
         total.latencies += window.latencies
         for (id, count) in window.byUpstream { total.byUpstream[id, default: 0] += count }
+        for (status, count) in window.byCache { total.byCache[status, default: 0] += count }
     }
 
     func summary(duration: Int, outageStart: Int, outageEnd: Int) -> (text: String, failed: Int) {
@@ -252,6 +260,9 @@ final class DemoLoad: Sendable {
         var lines = ["Summary (\(duration) s): \(all.requests) requests, \(all.failed) failed; latency p50 \(Self.ms(Self.quantile(all.latencies, 0.5))), p99 \(Self.ms(Self.quantile(all.latencies, 0.99))), p99.9 \(Self.ms(Self.quantile(all.latencies, 0.999)))"]
         lines.append("  transactions: \(totals.transactionsSent) sent, \(totals.transactionsIncluded) found in receipts; \(totals.proofsVerified) account proofs verified against block state roots")
         let answered = all.byUpstream.values.reduce(0, +)
+        let cached = all.byCache.values.reduce(0, +)
+        lines.append("  cache: \(Int((Double(all.byCache["hit", default: 0]) / Double(max(cached, 1)) * 100).rounded()))% of answers were hits "
+            + "(\(all.byCache["hit", default: 0]) hit, \(all.byCache["miss", default: 0]) miss, \(all.byCache["stale", default: 0]) stale)")
         lines.append("  answered by: " + all.byUpstream.sorted { $0.value > $1.value }.map { "\($0.key) \(Int((Double($0.value) / Double(max(answered, 1)) * 100).rounded()))%" }.joined(separator: ", "))
         for failure in totals.failures { lines.append("  failed: \(failure)") }
         lines.append(all.failed == 0 ? "PASS: no client request failed while aws/us-east-1 was down and a provider lagged." : "FAIL: \(all.failed) client request(s) failed.")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BulwarkCore
 import BulwarkServer
+import Cache
 import Hummingbird
 import Logging
 import Metrics
@@ -51,6 +52,13 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        let store = try await openCacheStore(configuration.cache, logger: logger, failOpen: true)
+        if let store {
+            logger.info("cache ready", metadata: [
+                "cache.store": "\(store.kind)", "cache.maxBytes": "\(configuration.cache.maxBytes)",
+                "cache.location": "\(configuration.cache.store == .sqlite ? configuration.cache.path : configuration.cache.redactedURL ?? "memory")",
+            ])
+        }
         var routers: [ChainRouter] = []
         var chains: [GatewayChain] = []
         for chain in configuration.chains {
@@ -62,8 +70,12 @@ struct ServeCommand: AsyncParsableCommand {
                 )
             })
             routing.maxLag = chain.maxLag
+            routing.finalityDepth = chain.finalityDepth
+            let cache = store.map { store in
+                ResponseCache(chainName: chain.name, configuration: .init(store: store, staleIfError: configuration.cache.staleIfError), logger: logger)
+            }
             let router: ChainRouter
-            do { router = try ChainRouter(configuration: routing, logger: logger) } catch {
+            do { router = try ChainRouter(configuration: routing, cache: cache, logger: logger) } catch {
                 throw CommandFailure.checkFailed("\(file): chain '\(chain.name)': \(error.message)")
             }
             routers.append(router)
@@ -95,5 +107,6 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure.badInput("cannot serve on \(listen): \(error)")
         }
         for router in routers { await router.shutdown() }
+        await store?.close()
     }
 }

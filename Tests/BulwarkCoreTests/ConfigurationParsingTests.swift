@@ -22,7 +22,7 @@ let minimalYAML = """
         #expect(configuration.server.maxBodyBytes == 1_048_576)
         #expect(configuration.server.maxBatchSize == 100)
         #expect(configuration.server.requestTimeout == .seconds(10))
-        #expect(configuration.cache == .init(store: .sqlite, path: "./bulwark-cache.sqlite", url: nil, staleIfError: nil))
+        #expect(configuration.cache == .init(store: .sqlite, path: "./bulwark-cache.sqlite", url: nil, staleIfError: nil, maxBytes: 1 << 30))
         #expect(configuration.auth == nil)
         let chain = configuration.chains[0]
         #expect(chain.kind == .evm)
@@ -110,6 +110,14 @@ let minimalYAML = """
 
     @Test func refusesZero() {
         #expect(errors("cache: { staleIfError: 0s }\n" + minimalYAML).map(\.description) == ["cache.staleIfError: must be longer than zero"])
+    }
+
+    @Test func cacheSizeBoundHasAStoreDependentDefaultAndAFloor() throws {
+        #expect(try parse(minimalYAML).cache.maxBytes == 1 << 30)
+        #expect(try parse("cache: { store: memory }\n" + minimalYAML).cache.maxBytes == 256 << 20)
+        #expect(try parse("cache: { store: sqlite, maxBytes: 10_485_760 }\n" + minimalYAML).cache.maxBytes == 10 << 20)
+        #expect(errors("cache: { maxBytes: 1000 }\n" + minimalYAML).map(\.path) == ["cache.maxBytes"])
+        #expect(errors("cache: { maxBytes: lots }\n" + minimalYAML).map(\.path) == ["cache.maxBytes"])
     }
 }
 

@@ -1,5 +1,6 @@
 import Failsafe
 import BulwarkServer
+import Cache
 import EthereumKit
 import Hummingbird
 import Metrics
@@ -11,8 +12,10 @@ import Synchronization
 import Testing
 
 /// A simnet producing blocks, and a gateway in front of all its faces, on ephemeral ports.
+/// Given a `simnet`, the harness uses it and leaves it running on `stop()`.
 final class GatewayHarness: Sendable {
     let simnet: Simnet
+    private let ownsSimnet: Bool
     let router: ChainRouter
     let gateway: Gateway
     let url: String
@@ -21,33 +24,42 @@ final class GatewayHarness: Sendable {
     static func start(blockTime: Duration = .milliseconds(300), limits: GatewayLimits = .init(), adminKey: String? = nil,
                       metricsRegistry: PrometheusCollectorRegistry? = nil, chain: String = "eth",
                       allows: @escaping @Sendable (String) -> Bool = { _ in true },
+                      simnet existing: Simnet? = nil, cache: ResponseCache.Configuration? = nil, pollsHeads: Bool = true,
                       tune: (inout RouterConfiguration) -> Void = { _ in }) async throws -> GatewayHarness {
-        var configuration = SimnetHarness.configuration()
-        configuration.blockTime = blockTime
-        let simnet = Simnet(configuration: configuration)
-        try await simnet.start()
-        simnet.mine(20)
+        let simnet: Simnet
+        if let existing {
+            simnet = existing
+        } else {
+            var configuration = SimnetHarness.configuration()
+            configuration.blockTime = blockTime
+            simnet = Simnet(configuration: configuration)
+            try await simnet.start()
+            simnet.mine(20)
+        }
         var routing = RouterConfiguration(chainName: chain, chainId: simnet.chain.chainId, upstreams: simnet.faces.map { face in
             UpstreamSpec(id: face.id, url: face.url, domain: FailureDomain(provider: face.provider, cloud: face.cloud, region: face.region))
         })
         routing.headPollInterval = .milliseconds(100)
         routing.attemptTimeout = .seconds(2)
         tune(&routing)
-        let router = try ChainRouter(configuration: routing)
+        let router = try ChainRouter(configuration: routing, cache: cache.map { ResponseCache(chainName: chain, configuration: $0) })
         let gateway = Gateway(chains: [GatewayChain(name: chain, router: router, allows: allows)], limits: limits, adminKey: adminKey)
         let port = Mutex<Int?>(nil)
         let application = gateway.application(host: "127.0.0.1", port: 0, metricsRegistry: metricsRegistry) { bound in port.withLock { $0 = bound } }
         var tasks: [Task<Void, Never>] = []
-        tasks.append(Task { try? await simnet.run() })
-        tasks.append(Task { try? await router.run() })
+        if existing == nil { tasks.append(Task { try? await simnet.run() }) }
+        if pollsHeads { tasks.append(Task { try? await router.run() }) }
         tasks.append(Task { try? await application.runService() })
         while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-        await router.pollHeads()
-        return GatewayHarness(simnet: simnet, router: router, gateway: gateway, url: "http://127.0.0.1:\(port.withLock { $0! })/\(chain)", tasks: tasks)
+        // A busy machine can make a poll miss its deadline: the harness starts with a known head.
+        for _ in 0..<20 where router.consensusHead == nil { await router.pollHeads() }
+        return GatewayHarness(simnet: simnet, ownsSimnet: existing == nil, router: router, gateway: gateway,
+                              url: "http://127.0.0.1:\(port.withLock { $0! })/\(chain)", tasks: tasks)
     }
 
-    private init(simnet: Simnet, router: ChainRouter, gateway: Gateway, url: String, tasks: [Task<Void, Never>]) {
+    private init(simnet: Simnet, ownsSimnet: Bool, router: ChainRouter, gateway: Gateway, url: String, tasks: [Task<Void, Never>]) {
         self.simnet = simnet
+        self.ownsSimnet = ownsSimnet
         self.router = router
         self.gateway = gateway
         self.url = url
@@ -59,7 +71,7 @@ final class GatewayHarness: Sendable {
 
     func stop() async {
         for task in tasks.withLock({ $0 }) { task.cancel() }
-        await simnet.stop()
+        if ownsSimnet { await simnet.stop() }
         await router.shutdown()
     }
 

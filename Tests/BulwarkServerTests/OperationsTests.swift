@@ -18,7 +18,7 @@ import Testing
         _ = try? await HTTPTestClient.call(harness.url, "made_up_method_\(Int.random(in: 0...1_000_000))")
         await harness.router.pollHeads()
         let text = try await HTTPTestClient.request(.GET, harness.root + "/metrics").text
-        #expect(text.contains(#"bulwark_requests_total{chain="metered",method="eth_getBalance",outcome="ok"}"#), "\(text.prefix(2000))")
+        #expect(text.contains(#"bulwark_requests_total{chain="metered",method="eth_getBalance",outcome="ok",cache="miss"}"#), "\(text.prefix(2000))")
         #expect(text.contains(#"method="other""#))
         #expect(!text.contains("made_up_method"))
         #expect(text.contains(#"bulwark_request_duration_seconds_bucket{chain="metered",method="eth_getBalance""#))

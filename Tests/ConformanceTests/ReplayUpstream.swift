@@ -35,6 +35,21 @@ struct ReplayBook: Sendable {
             }
             answers[key] = answer
         }
+        deriveHashOnlyBlocks(exchanges)
+    }
+
+    /// geth answers `eth_getBlockBy*(…, false)` with the same block as `true`, transaction
+    /// objects replaced by their hashes; the recordings hold only some `false` calls (the
+    /// gateway's head poll asks for `["latest", false]`), so the rest are derived.
+    private mutating func deriveHashOnlyBlocks(_ exchanges: [RecordedExchange]) {
+        for exchange in exchanges where ["eth_getBlockByNumber", "eth_getBlockByHash"].contains(exchange.method) {
+            guard case .array(let params)? = exchange.request["params"], params.count == 2, params[1] == .bool(true),
+                  case .object(var block)? = exchange.response["result"], case .array(let transactions)? = block["transactions"] else { continue }
+            block["transactions"] = .array(transactions.map { $0["hash"] ?? $0 })
+            let key = ReplayKey.of(method: exchange.method, params: .array([params[0], .bool(false)]), head: head)
+            guard answers[key] == nil else { continue }
+            answers[key] = Answer(member: "result", valueText: JSONValue.object(block).serialized(), source: exchange.name + " (hashes only)")
+        }
     }
 
     func answer(method: String, params: JSONValue?) -> Answer? {
