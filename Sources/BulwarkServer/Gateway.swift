@@ -113,28 +113,33 @@ public final class Gateway: Sendable {
         guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
         var status = 200
         if case .failed(let error) = outcome { status = error.httpStatus }
-        return EdgeResponse(status: status, headers: Self.headers(upstreams: [outcome.upstream], cache: outcome.cacheStatus), body: outcome.responseJSON(id: call.id))
+        return EdgeResponse(status: status, headers: Self.headers(upstreams: [outcome.upstream], cache: outcome.cacheStatus,
+                                                                  verified: chain.router.verificationStatus(method: call.method, outcome: outcome)),
+                            body: outcome.responseJSON(id: call.id))
     }
 
     private func handleBatch(_ items: [JSONValue], chain: GatewayChain, deadline: ContinuousClock.Instant) async -> EdgeResponse {
-        let answers = await withTaskGroup(of: (Int, String?, String?, CacheStatus).self) { group in
+        let answers = await withTaskGroup(of: (Int, String?, String?, CacheStatus, Bool?).self) { group in
             for (index, item) in items.enumerated() {
                 group.addTask {
                     let call: RPCCall
                     do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
-                        return (index, error.responseJSON(id: error.id), nil, .miss)
+                        return (index, error.responseJSON(id: error.id), nil, .miss, chain.router.verificationStatus(method: "", outcome: .failed(error)))
                     }
                     let outcome = await self.execute(call, chain: chain, deadline: deadline)
-                    return (index, call.id == nil ? nil : outcome.responseJSON(id: call.id), outcome.upstream, outcome.cacheStatus)
+                    return (index, call.id == nil ? nil : outcome.responseJSON(id: call.id), outcome.upstream, outcome.cacheStatus,
+                            chain.router.verificationStatus(method: call.method, outcome: outcome))
                 }
             }
-            var answers = [(json: String?, upstream: String?, cache: CacheStatus)](repeating: (nil, nil, .miss), count: items.count)
-            for await (index, json, upstream, cache) in group { answers[index] = (json, upstream, cache) }
+            var answers = [(json: String?, upstream: String?, cache: CacheStatus, verified: Bool?)](repeating: (nil, nil, .miss, nil), count: items.count)
+            for await (index, json, upstream, cache, verified) in group { answers[index] = (json, upstream, cache, verified) }
             return answers
         }
         let parts = answers.compactMap(\.json)
         guard !parts.isEmpty else { return EdgeResponse(status: 204, headers: [], body: "") }
-        return EdgeResponse(status: 200, headers: Self.headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache))),
+        let verified = answers.compactMap(\.verified)
+        return EdgeResponse(status: 200, headers: Self.headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache)),
+                                                               verified: verified.isEmpty ? nil : !verified.contains(false)),
                             body: "[" + parts.joined(separator: ",") + "]")
     }
 
@@ -145,7 +150,7 @@ public final class Gateway: Sendable {
         return outcome
     }
 
-    static func headers(upstreams: [String?], cache: CacheStatus) -> [(String, String)] {
+    static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {
         var seen: [String] = []
         for case let id? in upstreams where !seen.contains(id) { seen.append(id) }
         var headers = [("Content-Type", "application/json")]
@@ -157,6 +162,7 @@ public final class Gateway: Sendable {
             headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds)))
         }
         if !seen.isEmpty { headers.append(("X-Bulwark-Upstream", seen.joined(separator: ","))) }
+        if let verified { headers.append(("X-Bulwark-Verified", verified ? "true" : "false")) }
         return headers
     }
 
@@ -247,6 +253,8 @@ public final class Gateway: Sendable {
                         "errorRate": .number(upstream.successes + upstream.failures == 0 ? 0 : (Double(upstream.failures) / Double(upstream.successes + upstream.failures) * 1000).rounded() / 1000),
                         "lastFailure": upstream.lastFailure.map { .string($0) } ?? .null,
                         "inDrill": .bool(upstream.inDrill),
+                        "verification": chain.router.configuration.verification == nil ? .null
+                            : .object(["verified": .number(Double(upstream.verifiedAnswers)), "failed": .number(Double(upstream.failedVerifications))]),
                     ])
                 }),
             ])

@@ -30,7 +30,7 @@ final class GatewayMetrics: Sendable {
         let result: String
         switch outcome {
         case .answered(let member, _, _): result = member == "result" ? "ok" : "rpc_error"
-        case .local, .cached: result = "ok"
+        case .local, .cached, .verified: result = "ok"
         case .failed(let error): result = "gateway_error_\(-error.code)"
         }
         let cache: String

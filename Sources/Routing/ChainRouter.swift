@@ -31,6 +31,12 @@ public final class ChainRouter: Service, Sendable {
         var lastFailure: String?
         var successes = 0
         var failures = 0
+        /// Verified mode: excluded until then after an answer failed verification.
+        var lyingUntil: ContinuousClock.Instant?
+        var verifiedAnswers = 0
+        var failedVerifications = 0
+
+        func isLying(now: ContinuousClock.Instant) -> Bool { lyingUntil.map { now < $0 } ?? false }
     }
 
     struct State: Sendable {
@@ -48,6 +54,8 @@ public final class ChainRouter: Service, Sendable {
     public let configuration: RouterConfiguration
     /// Answers kept for later (SPEC section 6); nil: caching off.
     public let cache: ResponseCache?
+    /// Headers proven by a quorum of failure domains (verified mode); nil when verification is off.
+    let trustedHeaders: TrustedHeaders?
     let upstreams: [Upstream]
     private let state: Mutex<State>
     /// Calls in flight by method and parameters: identical concurrent calls share one upstream call.
@@ -60,6 +68,7 @@ public final class ChainRouter: Service, Sendable {
                 logger: Logger = Logger(label: "bulwark.routing")) throws(UpstreamTransportError) {
         self.configuration = configuration
         self.cache = cache
+        trustedHeaders = configuration.verification.map { TrustedHeaders(quorumDomains: $0.quorumDomains) }
         self.logger = logger
         var upstreams: [Upstream] = []
         var states: [UpstreamState] = []
@@ -227,8 +236,21 @@ public final class ChainRouter: Service, Sendable {
         let (task, isOwner) = inFlight.withLock { inFlight -> (Task<CallOutcome, Never>, Bool) in
             if let running = inFlight[key] { return (running, false) }
             let task = Task {
-                let outcome = crossCheck ? await self.crossChecked(call, deadline: deadline) : await self.forward(call, deadline: deadline)
-                if let caching, case .answered("result", let value, _) = outcome {
+                let outcome: CallOutcome
+                if self.trustedHeaders != nil, Self.verifiableMethods.contains(call.method) {
+                    outcome = await self.verified(call, deadline: deadline)
+                } else if crossCheck {
+                    outcome = await self.crossChecked(call, deadline: deadline)
+                } else {
+                    outcome = await self.forward(call, deadline: deadline)
+                }
+                // Verified mode keeps only proven answers of the methods it verifies.
+                let keep: [UInt8]? = switch outcome {
+                case .verified(let value, _): value
+                case .answered("result", let value, _) where self.trustedHeaders == nil || !Self.verifiableMethods.contains(call.method): value
+                default: nil
+                }
+                if let caching, let value = keep {
                     await caching.cache.remember(method: call.method, params: caching.params, clientParams: caching.clientParams, result: value,
                                                  rule: caching.rule, chain: self.cacheChainView, generation: caching.generation)
                 }
@@ -252,7 +274,7 @@ public final class ChainRouter: Service, Sendable {
     /// upstream; if every upstream that answered said so, the request is what is wrong
     /// (a block beyond the head, say), so that error goes to the client and no upstream
     /// is blamed — a client cannot open every circuit with bad requests.
-    private func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
+    func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
         let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
         var round = RoundRecord(upstreamIds: upstreams.map(\.spec.id))
         let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
@@ -518,7 +540,7 @@ public final class ChainRouter: Service, Sendable {
                 }
                 return UpstreamSelector.Candidate(
                     id: index, domain: upstreams[index].spec.domain, score: upstream.health.score(now: now),
-                    mayTryNow: upstream.chainIdMatches != false && upstream.health.mayTry(now: now),
+                    mayTryNow: upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now),
                     hasBlock: hasBlock
                 )
             }
@@ -600,6 +622,7 @@ public final class ChainRouter: Service, Sendable {
         return state.withLock { state in
             let upstream = state.upstreams[index]
             if upstream.chainIdMatches == false { return "serves another chain" }
+            if upstream.isLying(now: now) { return "excluded: an answer failed verification" }
             if upstream.health.isOutOfService(now: now) { return "out of service (fault drill)" }
             switch upstream.health.state(now: now) {
             case .down, .openCircuit: return "circuit open after: \(upstream.lastFailure ?? "failures")"
@@ -623,6 +646,31 @@ public final class ChainRouter: Service, Sendable {
         case .invalidURL, .shutdown, .cancelled: return UpstreamFailure(.other, transportError.message)
         }
     }
+
+    // MARK: Verification outcomes
+
+    /// An answer of `index` failed verification: it is excluded for the cooling period and counted.
+    func recordLie(_ index: Int, method: String, evidence: String) {
+        let now = ContinuousClock.now
+        let cooling = configuration.verification?.coolingPeriod ?? .seconds(60)
+        state.withLock {
+            $0.upstreams[index].lyingUntil = now + cooling
+            $0.upstreams[index].failedVerifications += 1
+            $0.upstreams[index].lastFailure = "failed verification: \(evidence)"
+        }
+        metrics.failedVerification(upstream: upstreams[index].spec.id)
+        logger.warning("upstream answer failed verification; excluded for the cooling period", metadata: [
+            "upstream.id": "\(upstreams[index].spec.id)", "rpc.method": "\(method)", "verification.evidence": "\(evidence)",
+            "verification.cooling": "\(cooling)",
+        ])
+    }
+
+    func recordVerified(_ index: Int) {
+        state.withLock { $0.upstreams[index].verifiedAnswers += 1 }
+    }
+
+    /// The finalized block two failure domains report, else `finalityDepth` below the head.
+    var finalizedBlock: UInt64? { cacheChainView?.finalized }
 
     // MARK: Fault drills
 
@@ -743,6 +791,21 @@ public final class ChainRouter: Service, Sendable {
             guard Self.isCurrent(state, now: now, freshness: configuration.headFreshness), let consensus = state.consensus else { return nil }
             return (consensus.number, consensus.hash)
         }
+        if let trustedHeaders, let consensus = consensusHead {
+            // Verified mode: the polls' head blocks are witnesses for the consensus head's header.
+            var witnesses: [TrustedHeaders.Witness] = []
+            var indices: [Int] = []
+            for (index, result, _) in results {
+                guard case .success(let poll) = result, poll.chainId == configuration.chainId, poll.head == consensus, let block = poll.block else { continue }
+                witnesses.append(.init(domain: domainKey(index), block: block))
+                indices.append(index)
+            }
+            if trustedHeaders.header(number: consensus) == nil, case (.trusted, let liars) = trustedHeaders.judge(witnesses) {
+                for liar in liars {
+                    recordLie(indices[liar], method: "head poll", evidence: "head block \(consensus) differs from the one a quorum of failure domains agree on")
+                }
+            }
+        }
         if let cache {
             if let confirmed {
                 await cache.headConfirmed(number: confirmed.number, hash: confirmed.hash, answeredNow: answered)
@@ -762,6 +825,8 @@ public final class ChainRouter: Service, Sendable {
         var hash: String?
         /// Nil when not asked or when the upstream knows no `finalized` block.
         var finalized: UInt64?
+        /// The head block as answered (without transactions): a witness for trusting its header.
+        var block: JSONValue?
     }
 
     static func parseHeadPoll(_ response: UpstreamHTTPResponse) -> Result<HeadPoll, UpstreamFailure> {
@@ -777,7 +842,7 @@ public final class ChainRouter: Service, Sendable {
             return .failure(UpstreamFailure(.invalidResponse, "no chain id or head block in the answer"))
         }
         let hash = block?["hash"]?.stringValue.flatMap { $0.count == 66 ? $0.lowercased() : nil }
-        return .success(HeadPoll(chainId: chainId, head: head, hash: hash, finalized: result(3)?["number"]?.quantityValue))
+        return .success(HeadPoll(chainId: chainId, head: head, hash: hash, finalized: result(3)?["number"]?.quantityValue, block: block))
     }
 
     /// Polls heads every `headPollInterval` until shutdown, and adds the cache's lookup counters to its store now and then.
@@ -813,6 +878,9 @@ public final class ChainRouter: Service, Sendable {
         public var failures: Int
         public var lastFailure: String?
         public var inDrill: Bool
+        /// Verified mode: answers proven, and answers that failed verification.
+        public var verifiedAnswers: Int
+        public var failedVerifications: Int
     }
 
     public func status() -> (consensusHead: UInt64?, upstreams: [UpstreamStatus]) {
@@ -822,11 +890,12 @@ public final class ChainRouter: Service, Sendable {
                 let latency = upstream.health.latencySummary(now: now)
                 return UpstreamStatus(
                     id: upstreams[index].spec.id, domain: upstreams[index].spec.domain,
-                    state: upstream.chainIdMatches == false ? "wrong-chain" : upstream.health.state(now: now).rawValue,
+                    state: upstream.chainIdMatches == false ? "wrong-chain" : upstream.isLying(now: now) ? "lying" : upstream.health.state(now: now).rawValue,
                     head: upstream.head, p50Milliseconds: latency.map { Self.milliseconds($0.p50) },
                     p95Milliseconds: latency.map { Self.milliseconds($0.p95) },
                     successes: upstream.successes, failures: upstream.failures, lastFailure: upstream.lastFailure,
-                    inDrill: upstream.health.isOutOfService(now: now)
+                    inDrill: upstream.health.isOutOfService(now: now),
+                    verifiedAnswers: upstream.verifiedAnswers, failedVerifications: upstream.failedVerifications
                 )
             })
         }

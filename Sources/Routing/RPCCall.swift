@@ -83,6 +83,14 @@ public struct GatewayError: Error, Sendable, Equatable {
         GatewayError(code: -32601, httpStatus: 200, message: "the method \(method) does not exist/is not available")
     }
 
+    /// Verified mode: no upstream's answer could be proven (SPEC section 3, -32011).
+    public static func unproven(_ reason: String, attempts: [Attempt] = []) -> GatewayError {
+        GatewayError(code: -32011, httpStatus: 502, message: "verification failed: the answer could not be proven", data: .object([
+            "reason": .string(reason),
+            "attempts": .array(attempts.map { .object(["upstream": .string($0.upstream), "outcome": .string($0.outcome)]) }),
+        ]))
+    }
+
     /// Upstreams disagreed and no majority of failure domains emerged.
     public static func quorumNotReached(_ attempts: [Attempt]) -> GatewayError {
         GatewayError(code: -32012, httpStatus: 502, message: "quorum not reached: upstreams disagreed", data: .object([
@@ -145,6 +153,9 @@ public struct Attempt: Sendable, Equatable {
 public enum CallOutcome: Sendable {
     /// An upstream answered: `member` is `"result"` or `"error"`, `value` its JSON bytes exactly as the upstream sent them.
     case answered(member: String, value: [UInt8], upstream: String)
+    /// Verified mode: a `result` proven against trusted headers (built from proofs where the
+    /// method asks for less than a proof, e.g. a balance), after `upstream` supplied the evidence.
+    case verified(value: [UInt8], upstream: String)
     /// The gateway answers itself (e.g. eth_chainId, eth_blockNumber from the consensus head).
     case local(result: JSONValue)
     /// From the cache: the JSON `result` bytes as an upstream once sent them. `staleAge` is set
@@ -169,7 +180,7 @@ public enum CallOutcome: Sendable {
             result.write(to: &out)
             out += "}"
             return out
-        case .cached(let value, _):
+        case .cached(let value, _), .verified(let value, _):
             var out = #"{"jsonrpc":"2.0","id":"#
             (id ?? .null).write(to: &out)
             out += #","result":"#
@@ -187,12 +198,22 @@ public enum CallOutcome: Sendable {
         case .local: .hit
         case .cached(_, let staleAge?): .stale(age: staleAge)
         case .cached: .hit
-        case .answered, .failed: .miss
+        case .answered, .verified, .failed: .miss
         }
     }
 
     public var upstream: String? {
-        if case .answered(_, _, let upstream) = self { return upstream }
-        return nil
+        switch self {
+        case .answered(_, _, let upstream), .verified(_, let upstream): upstream
+        case .local, .cached, .failed: nil
+        }
+    }
+
+    /// The `result` bytes of an answer (not an error), wherever it came from.
+    var resultBytes: [UInt8]? {
+        switch self {
+        case .answered("result", let value, _), .verified(let value, _), .cached(let value, _): value
+        default: nil
+        }
     }
 }

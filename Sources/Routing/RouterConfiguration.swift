@@ -58,6 +58,21 @@ public struct RouterConfiguration: Sendable {
     /// upstream calls for these methods; verified mode (proofs) is the stronger tool.
     public var crossCheckedMethods: Set<String> = []
 
+    /// Verified mode (SPEC section 5); nil: answers are passed on as upstreams give them.
+    public var verification: Verification?
+
+    public struct Verification: Sendable, Equatable {
+        /// Distinct failure domains that must report the same hash before a header is trusted.
+        public var quorumDomains: Int
+        /// How long an upstream whose answer failed verification gets no calls.
+        public var coolingPeriod: Duration
+
+        public init(quorumDomains: Int = 2, coolingPeriod: Duration = .seconds(60)) {
+            self.quorumDomains = quorumDomains
+            self.coolingPeriod = coolingPeriod
+        }
+    }
+
     /// The account reads a lying provider could falsify: balances, nonces, code, storage, proofs.
     public static let accountReads: Set<String> = ["eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_getProof"]
 

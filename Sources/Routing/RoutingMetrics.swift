@@ -13,6 +13,7 @@ final class RoutingMetrics: Sendable {
         let latency: Timer
         let up: Gauge
         let head: Gauge
+        let failedVerifications: Counter
     }
 
     private let upstreams: [String: UpstreamMetrics]
@@ -30,7 +31,8 @@ final class RoutingMetrics: Sendable {
                 attempts: Dictionary(uniqueKeysWithValues: Self.outcomes.map { ($0, Counter(label: "bulwark_upstream_requests_total", dimensions: dimensions + [("outcome", $0)])) }),
                 latency: Timer(label: "bulwark_upstream_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds),
                 up: Gauge(label: "bulwark_upstream_up", dimensions: dimensions),
-                head: Gauge(label: "bulwark_upstream_head_block", dimensions: dimensions)
+                head: Gauge(label: "bulwark_upstream_head_block", dimensions: dimensions),
+                failedVerifications: Counter(label: "bulwark_upstream_failed_verifications_total", dimensions: dimensions)
             )
         }
         self.upstreams = upstreams
@@ -39,6 +41,10 @@ final class RoutingMetrics: Sendable {
         failovers = Counter(label: "bulwark_failovers_total", dimensions: [("chain", chain)])
         coalesced = Counter(label: "bulwark_coalesced_requests_total", dimensions: [("chain", chain)])
         outvoted = Counter(label: "bulwark_outvoted_answers_total", dimensions: [("chain", chain)])
+    }
+
+    func failedVerification(upstream: String) {
+        upstreams[upstream]?.failedVerifications.increment()
     }
 
     func attempt(upstream: String, outcome: String, latency: Duration?) {

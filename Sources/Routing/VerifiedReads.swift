@@ -1,0 +1,340 @@
+import EthereumKit
+
+/// Verified mode (SPEC section 5): answers proven against headers that a quorum of failure
+/// domains agree on, so that no single provider can make a client see a wrong value.
+///
+/// - Account reads (`eth_getBalance`, `eth_getTransactionCount`, `eth_getCode`,
+///   `eth_getStorageAt`, `eth_getProof`) are answered from an `eth_getProof` verified against
+///   the trusted header's `stateRoot` (code against `codeHash`).
+/// - Blocks: the header hash is recomputed and must be the trusted one (by number) or the one
+///   asked for (by hash); with full transactions, `transactionsRoot` is rebuilt.
+/// - Receipts: the block's receipts must rebuild the trusted header's `receiptsRoot`.
+///
+/// An upstream whose answer fails is excluded for the cooling period and the call moves on to
+/// another; when no answer can be proven the client gets -32011, never the unproven value.
+extension ChainRouter {
+    /// Methods whose answers verified mode proves; every other method is answered unverified.
+    public static let verifiableMethods: Set<String> = [
+        "eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_getProof",
+        "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt", "eth_getBlockReceipts",
+    ]
+
+    /// Whether an answer of `method` through this router counts as verified (`X-Bulwark-Verified`); nil when verification is off.
+    public func verificationStatus(method: String, outcome: CallOutcome) -> Bool? {
+        guard trustedHeaders != nil else { return nil }
+        switch outcome {
+        case .verified: return true
+        // The cache keeps only proven answers of these methods (and `eth_chainId` is the configuration's own).
+        case .cached: return Self.verifiableMethods.contains(method)
+        case .local: return method == "eth_chainId"
+        case .answered, .failed: return false
+        }
+    }
+
+    func verified(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        guard case .array(let params)? = call.params ?? .array([]) else { return .failed(.unproven("params must be an array in verified mode")) }
+        switch call.method {
+        case "eth_getBalance", "eth_getTransactionCount", "eth_getCode":
+            return await accountRead(call.method, address: params.first, slots: [], block: params.count > 1 ? params[1] : nil, deadline: deadline)
+        case "eth_getStorageAt":
+            guard params.count >= 2 else { return .failed(.unproven("eth_getStorageAt needs an address and a slot")) }
+            return await accountRead(call.method, address: params[0], slots: [params[1]], block: params.count > 2 ? params[2] : nil, deadline: deadline)
+        case "eth_getProof":
+            guard params.count >= 2, case .array(let slots) = params[1] else { return .failed(.unproven("eth_getProof needs an address and a list of slots")) }
+            return await accountRead(call.method, address: params[0], slots: slots, block: params.count > 2 ? params[2] : nil, deadline: deadline)
+        case "eth_getBlockByNumber", "eth_getBlockByHash":
+            return await block(call, params: params, deadline: deadline)
+        case "eth_getTransactionReceipt":
+            return await receipt(call, deadline: deadline)
+        case "eth_getBlockReceipts":
+            return await blockReceipts(call, params: params, deadline: deadline)
+        default:
+            return await forward(call, deadline: deadline)
+        }
+    }
+
+    // MARK: Trusted headers
+
+    /// Where a block parameter points: a trusted header, or why none can be had.
+    func trustedHeader(for parameter: JSONValue?, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
+        guard let parameter, parameter != .string("latest") else {
+            guard let head = consensusHead else { return .failure(.unproven("no consensus head yet")) }
+            return await trustedHeader(number: head, deadline: deadline)
+        }
+        switch parameter {
+        case .string("earliest"):
+            return await trustedHeader(number: 0, deadline: deadline)
+        case .string("finalized"), .string("safe"):
+            guard let finalized = finalizedBlock else { return .failure(.unproven("no finalized block known yet")) }
+            return await trustedHeader(number: finalized, deadline: deadline)
+        case .string("pending"):
+            return .failure(.unproven("pending state cannot be proven: it belongs to no block yet"))
+        case .object(let object):
+            if let number = object["blockNumber"] { return await trustedHeader(for: number, deadline: deadline) }
+            if let hash = object["blockHash"]?.stringValue { return await headerByHash(hash, deadline: deadline) }
+            return .failure(.unproven("a block parameter object needs blockNumber or blockHash"))
+        case .string(let text) where text.count == 66:
+            return await headerByHash(text, deadline: deadline)
+        case let value:
+            guard let number = value.quantityValue else { return .failure(.unproven("\(value.serialized()) is not a block number or tag")) }
+            return await trustedHeader(number: number, deadline: deadline)
+        }
+    }
+
+    /// The trusted header at `number`: known already, the parent of a trusted one, or proven now
+    /// by upstreams in `quorumDomains` failure domains returning the same hash (asking further
+    /// domains while they disagree).
+    func trustedHeader(number: UInt64, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
+        guard let trustedHeaders else { return .failure(.unproven("verification is off")) }
+        if let known = trustedHeaders.header(number: number) { return .success(known) }
+        if let head = consensusHead, number > head { return .failure(.unproven("block \(number) is beyond the consensus head \(head)")) }
+        let call = RPCCall(id: nil, method: "eth_getBlockByNumber", params: .array([.quantity(number), .bool(false)]))
+
+        // One step down a trusted hash chain costs one call and proves itself.
+        if let child = trustedHeaders.header(number: number + 1) {
+            for index in plan(block: number).prefix(2) {
+                if let block = await forward(call, deadline: deadline, only: [index]).resultBytes.flatMap({ try? JSONValue.parse($0) }),
+                   let header = try? BlockHeader(json: block), let entry = trustedHeaders.trustParent(header, of: child) {
+                    return .success(entry)
+                }
+            }
+        }
+
+        var witnesses: [TrustedHeaders.Witness] = []
+        var witnessIndices: [Int] = []
+        var askedDomains: Set<String> = []
+        var attempts: [Attempt] = []
+        while ContinuousClock.now < deadline {
+            let needed = max(1, trustedHeaders.quorumDomains - Set(witnesses.map(\.domain)).count)
+            var chosen: [Int] = []
+            for index in plan(block: number) where chosen.count < needed {
+                let domain = domainKey(index)
+                if askedDomains.contains(domain) || chosen.contains(where: { domainKey($0) == domain }) { continue }
+                chosen.append(index)
+            }
+            guard !chosen.isEmpty else { break }
+            askedDomains.formUnion(chosen.map(domainKey))
+            let answers = await withTaskGroup(of: (Int, CallOutcome).self) { group in
+                for index in chosen { group.addTask { (index, await self.forward(call, deadline: deadline, only: [index])) } }
+                var answers: [(Int, CallOutcome)] = []
+                for await answer in group { answers.append(answer) }
+                return answers
+            }
+            for (index, outcome) in answers {
+                if let bytes = outcome.resultBytes, let block = try? JSONValue.parse(bytes), block != .null {
+                    witnesses.append(.init(domain: domainKey(index), block: block))
+                    witnessIndices.append(index)
+                } else {
+                    attempts.append(Attempt(upstream: upstreams[index].spec.id, outcome: Self.describe(outcome)))
+                }
+            }
+            let (verdict, liars) = trustedHeaders.judge(witnesses)
+            if case .trusted(let entry) = verdict {
+                for liar in liars { recordLie(witnessIndices[liar], method: "eth_getBlockByNumber", evidence: "header \(number) differs from the one \(trustedHeaders.quorumDomains) failure domains agree on") }
+                return .success(entry)
+            }
+        }
+        let domains = Set(witnesses.map(\.domain)).count
+        return .failure(.unproven("no \(trustedHeaders.quorumDomains) failure domains agreed on the header of block \(number) (\(domains) answered)", attempts: attempts))
+    }
+
+    /// A header named by its hash proves itself: any upstream's copy that hashes to it will do.
+    func headerByHash(_ text: String, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
+        guard let bytes = try? Hex.decode(text), let hash = Bytes32(bytes) else { return .failure(.unproven("\(text) is not a block hash")) }
+        if let known = trustedHeaders?.header(hash: hash) { return .success(known) }
+        let call = RPCCall(id: nil, method: "eth_getBlockByHash", params: .array([.string(text), .bool(false)]))
+        var found: TrustedHeaders.Entry?
+        let outcome = await proven(call, deadline: deadline) { bytes, _ in
+            guard let block = try? JSONValue.parse(bytes), block != .null else { return .failure("no block with that hash") }
+            guard let header = try? BlockHeader(json: block), let entry = self.trustedHeaders?.insertSelfCertified(header, hash: hash) else {
+                return .failure("the header does not hash to \(text)")
+            }
+            found = entry
+            return .success(bytes)
+        }
+        if let found { return .success(found) }
+        if case .failed(let error) = outcome { return .failure(error) }
+        return .failure(.unproven("no upstream had the block \(text)"))
+    }
+
+    // MARK: Account reads
+
+    func accountRead(_ method: String, address: JSONValue?, slots: [JSONValue], block: JSONValue?, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        guard let addressText = address?.stringValue, let addressBytes = try? Hex.decode(addressText), addressBytes.count == 20 else {
+            return .failed(.unproven("invalid address"))
+        }
+        let header: TrustedHeaders.Entry
+        switch await trustedHeader(for: block, deadline: deadline) {
+        case .success(let entry): header = entry
+        case .failure(let error): return .failed(error)
+        }
+        let blockNumber = JSONValue.quantity(header.header.blockNumber)
+        let proofCall = RPCCall(id: nil, method: "eth_getProof", params: .array([.string(addressText), .array(slots), blockNumber]))
+        var proven: AccountProof?
+        let outcome = await self.proven(proofCall, deadline: deadline) { bytes, _ in
+            guard let json = try? JSONValue.parse(bytes) else { return .failure("not JSON") }
+            let proof: AccountProof
+            do {
+                proof = try AccountProof(json: json)
+                guard proof.address == addressBytes else { return .failure("a proof for another address") }
+                guard proof.storageProofs.count == slots.count else { return .failure("\(proof.storageProofs.count) storage proofs for \(slots.count) slots") }
+                _ = try proof.verify(stateRoot: header.header.stateRoot)
+            } catch {
+                return .failure("eth_getProof does not verify against the state root of block \(header.header.blockNumber): \(error)")
+            }
+            proven = proof
+            return .success(bytes)
+        }
+        guard let proof = proven, case .verified(let proofBytes, let upstream) = outcome else { return outcome }
+        switch method {
+        case "eth_getBalance":
+            return .verified(value: Array(JSONValue.string(Hex.encodeQuantity(proof.balance)).serialized().utf8), upstream: upstream)
+        case "eth_getTransactionCount":
+            return .verified(value: Array(JSONValue.string(Hex.encodeQuantity(proof.nonce)).serialized().utf8), upstream: upstream)
+        case "eth_getStorageAt":
+            let value = proof.storageProofs[0].value
+            let word = [UInt8](repeating: 0, count: max(0, 32 - value.count)) + value.suffix(32)
+            return .verified(value: Array(JSONValue.string(Hex.encode(word)).serialized().utf8), upstream: upstream)
+        case "eth_getCode":
+            if proof.codeHash == Bytes32.emptyCodeHash { return .verified(value: Array(#""0x""#.utf8), upstream: upstream) }
+            let codeCall = RPCCall(id: nil, method: "eth_getCode", params: .array([.string(addressText), blockNumber]))
+            return await self.proven(codeCall, deadline: deadline) { bytes, _ in
+                guard let code = (try? JSONValue.parse(bytes))?.stringValue.flatMap({ try? Hex.decode($0) }) else { return .failure("code is not hex") }
+                do { try proof.verify(code: code) } catch { return .failure("code does not hash to the proven codeHash") }
+                return .success(bytes)
+            }
+        default:
+            return .verified(value: proofBytes, upstream: upstream)
+        }
+    }
+
+    // MARK: Blocks and receipts
+
+    func block(_ call: RPCCall, params: [JSONValue], deadline: ContinuousClock.Instant) async -> CallOutcome {
+        guard let first = params.first else { return .failed(.unproven("a block number or hash is needed")) }
+        let expected: TrustedHeaders.Entry
+        var forwarded = call
+        if call.method == "eth_getBlockByHash" {
+            guard let text = first.stringValue, let bytes = try? Hex.decode(text), let hash = Bytes32(bytes) else { return .failed(.unproven("invalid block hash")) }
+            return await proven(call, deadline: deadline, nullPasses: true) { bytes, _ in
+                Self.checkBlock(bytes, hash: hash)
+            }
+        }
+        switch await trustedHeader(for: first, deadline: deadline) {
+        case .success(let entry): expected = entry
+        case .failure(let error): return .failed(error)
+        }
+        // A tag becomes the number its trusted header has, so every upstream answers for the same block.
+        var rewritten = params
+        rewritten[0] = .quantity(expected.header.blockNumber)
+        forwarded.params = .array(rewritten)
+        return await proven(forwarded, deadline: deadline) { bytes, _ in Self.checkBlock(bytes, hash: expected.hash) }
+    }
+
+    static func checkBlock(_ bytes: [UInt8], hash: Bytes32) -> Result<[UInt8], VerificationFailure> {
+        guard let json = try? JSONValue.parse(bytes), json != .null else { return .failure("no block where the trusted chain has one") }
+        do {
+            _ = try BlockVerifier.verify(block: json)
+        } catch {
+            return .failure("the block does not verify: \(error)")
+        }
+        guard let header = try? BlockHeader(json: json), header.hash == hash else { return .failure("a block other than \(hash)") }
+        return .success(bytes)
+    }
+
+    func receipt(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        guard case .array(let params)? = call.params, let hashText = params.first?.stringValue else { return .failed(.unproven("a transaction hash is needed")) }
+        return await proven(call, deadline: deadline, nullPasses: true) { bytes, _ in
+            guard let receipt = try? JSONValue.parse(bytes), let number = receipt["blockNumber"]?.quantityValue,
+                  let blockHash = receipt["blockHash"]?.stringValue else { return .failure("a receipt without its block") }
+            guard case .success(let header) = await self.trustedHeader(number: number, deadline: deadline) else {
+                return .failure("no trusted header for block \(number)")
+            }
+            guard header.hash.description == blockHash.lowercased() else { return .failure("a receipt from a block not on the trusted chain") }
+            // The receipt must be one of the block's receipts, and those must rebuild receiptsRoot.
+            let listCall = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(header.hash.description)]))
+            var match: JSONValue?
+            let list = await self.proven(listCall, deadline: deadline) { listBytes, _ in
+                guard let receipts = try? JSONValue.parse(listBytes), case .array(let items) = receipts else { return .failure("not a list of receipts") }
+                do { _ = try ReceiptsVerifier.verify(receipts: receipts, receiptsRoot: header.header.receiptsRoot) } catch {
+                    return .failure("the block's receipts do not rebuild its receiptsRoot: \(error)")
+                }
+                match = items.first { $0["transactionHash"]?.stringValue?.lowercased() == hashText.lowercased() }
+                return .success(listBytes)
+            }
+            guard case .verified = list, let match else { return .failure("the receipt is not among the block's proven receipts") }
+            guard match == receipt else { return .failure("the receipt differs from the block's proven receipt") }
+            return .success(bytes)
+        }
+    }
+
+    func blockReceipts(_ call: RPCCall, params: [JSONValue], deadline: ContinuousClock.Instant) async -> CallOutcome {
+        let header: TrustedHeaders.Entry
+        switch await trustedHeader(for: params.first, deadline: deadline) {
+        case .success(let entry): header = entry
+        case .failure(let error): return .failed(error)
+        }
+        let forwarded = RPCCall(id: call.id, method: call.method, params: .array([.string(header.hash.description)]))
+        return await proven(forwarded, deadline: deadline) { bytes, _ in
+            guard let receipts = try? JSONValue.parse(bytes) else { return .failure("not JSON") }
+            do { _ = try ReceiptsVerifier.verify(receipts: receipts, receiptsRoot: header.header.receiptsRoot) } catch {
+                return .failure("the receipts do not rebuild receiptsRoot of block \(header.header.blockNumber): \(error)")
+            }
+            return .success(bytes)
+        }
+    }
+
+    // MARK: Asking until something is proven
+
+    struct VerificationFailure: Error, ExpressibleByStringLiteral, ExpressibleByStringInterpolation {
+        let reason: String
+        init(stringLiteral value: String) { reason = value }
+        init(stringInterpolation: DefaultStringInterpolation) { reason = String(stringInterpolation: stringInterpolation) }
+    }
+
+    /// Asks upstreams one at a time (each next one in another failure domain) until an answer
+    /// passes `check`; an upstream whose answer fails is recorded as lying and excluded. JSON-RPC
+    /// errors that belong to the request pass through; `null` passes (unverified) when
+    /// `nullPasses` — absence cannot be proven. Otherwise -32011.
+    func proven(_ call: RPCCall, deadline: ContinuousClock.Instant, nullPasses: Bool = false,
+                check: ([UInt8], Int) async -> Result<[UInt8], VerificationFailure>) async -> CallOutcome {
+        var tried: Set<Int> = []
+        var attempts: [Attempt] = []
+        let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
+        while ContinuousClock.now < deadline {
+            guard let index = plan(block: block).first(where: { !tried.contains($0) }) else { break }
+            tried.insert(index)
+            let outcome = await forward(call, deadline: deadline, only: [index])
+            switch outcome {
+            case .answered("result", let value, let upstream):
+                if nullPasses, value.elementsEqual("null".utf8) { return outcome }
+                switch await check(value, index) {
+                case .success(let proven):
+                    recordVerified(index)
+                    return .verified(value: proven, upstream: upstream)
+                case .failure(let failure):
+                    recordLie(index, method: call.method, evidence: failure.reason)
+                    attempts.append(Attempt(upstream: upstream, outcome: "failed verification: \(failure.reason)"))
+                }
+            case .answered:
+                return outcome  // a JSON-RPC error about the request (invalid params, ...)
+            default:
+                attempts.append(Attempt(upstream: upstreams[index].spec.id, outcome: Self.describe(outcome)))
+            }
+        }
+        return .failed(.unproven("no upstream gave an answer that could be proven", attempts: attempts))
+    }
+
+    func domainKey(_ index: Int) -> String {
+        let domain = upstreams[index].spec.domain
+        return domain.provider + "/" + domain.cloud + "/" + domain.region
+    }
+
+    static func describe(_ outcome: CallOutcome) -> String {
+        switch outcome {
+        case .failed(let error): error.message
+        case .answered(let member, _, _): member == "result" ? "answered" : "answered with an error"
+        default: "answered"
+        }
+    }
+}
