@@ -152,7 +152,7 @@ public final class Gateway: Sendable {
 
     static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {
         var seen: [String] = []
-        for case let id? in upstreams where !seen.contains(id) { seen.append(id) }
+        for case let id? in upstreams where !id.isEmpty && !seen.contains(id) { seen.append(id) }
         var headers = [("Content-Type", "application/json")]
         switch cache {
         case .hit: headers.append(("X-Bulwark-Cache", "hit"))

@@ -55,6 +55,12 @@ public struct LogsBloom: Equatable, Sendable {
 
     public init() {}
 
+    /// A bloom as a header or receipt carries it (256 bytes); nil for any other length.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 256 else { return nil }
+        self.bytes = bytes
+    }
+
     public mutating func insert(_ value: [UInt8]) {
         let hash = Keccak256.hash(value).bytes
         for i in stride(from: 0, to: 6, by: 2) {

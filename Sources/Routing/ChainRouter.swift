@@ -665,6 +665,11 @@ public final class ChainRouter: Service, Sendable {
         ])
     }
 
+    /// A batch sent outside `forward` (verified mode's header chains) counts like any attempt.
+    func recordBatchSuccess(_ index: Int, latency: Duration) { record(index, success: latency) }
+
+    func recordBatchFailure(_ index: Int) { record(index, failure: UpstreamFailure(.invalidResponse, "a batch went unanswered")) }
+
     func recordVerified(_ index: Int) {
         state.withLock { $0.upstreams[index].verifiedAnswers += 1 }
     }

@@ -9,6 +9,7 @@ import EthereumKit
 /// - Blocks: the header hash is recomputed and must be the trusted one (by number) or the one
 ///   asked for (by hash); with full transactions, `transactionsRoot` is rebuilt.
 /// - Receipts: the block's receipts must rebuild the trusted header's `receiptsRoot`.
+/// - Logs: built from proven receipts of every block whose bloom can match (`VerifiedLogs.swift`).
 ///
 /// An upstream whose answer fails is excluded for the cooling period and the call moves on to
 /// another; when no answer can be proven the client gets -32011, never the unproven value.
@@ -16,7 +17,7 @@ extension ChainRouter {
     /// Methods whose answers verified mode proves; every other method is answered unverified.
     public static let verifiableMethods: Set<String> = [
         "eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_getProof",
-        "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt", "eth_getBlockReceipts",
+        "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt", "eth_getBlockReceipts", "eth_getLogs",
     ]
 
     /// Whether an answer of `method` through this router counts as verified (`X-Bulwark-Verified`); nil when verification is off.
@@ -48,6 +49,8 @@ extension ChainRouter {
             return await receipt(call, deadline: deadline)
         case "eth_getBlockReceipts":
             return await blockReceipts(call, params: params, deadline: deadline)
+        case "eth_getLogs":
+            return await verifiedLogs(call, deadline: deadline)
         default:
             return await forward(call, deadline: deadline)
         }

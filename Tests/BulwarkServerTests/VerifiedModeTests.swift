@@ -8,6 +8,9 @@ import Testing
 /// Verified mode (SPEC section 5) on simnet: faces that lie about balances and forge proofs
 /// never get a wrong value to the client; with only liars left, the client gets -32011.
 @Suite(.serialized) struct VerifiedModeTests {
+    /// Reads per lying scope: three scopes make about two thousand reads in all.
+    static let readsPerScope = 700
+
     static func verifying(_ routing: inout RouterConfiguration) {
         routing.verification = .init(quorumDomains: 2, coolingPeriod: .seconds(30))
     }
@@ -37,15 +40,31 @@ import Testing
         await harness.router.pollHeads()
         let liars = try await harness.simnet.setFault(.lie, matching: scope)
         #expect(!liars.isEmpty)
+        // Leave the liars and two honest faces in service, so that the liars are asked often.
+        let honest = harness.simnet.faces.map(\.id).filter { !liars.contains($0) }
+        for id in honest.dropFirst(2) { _ = harness.router.startDrill(matching: ["id": id], for: .seconds(600)) }
 
         var wrong: [String] = []
         var unverified = 0
         let head = chain.headNumber
-        for i in 0..<300 {
+        let contract = Hex.encode(SimulatedChain.counterContract)
+        for i in 0..<Self.readsPerScope {
             let account = chain.accounts[i % chain.accounts.count].address
             let block = head - UInt64(i % 4)
             let number = JSONValue.quantity(block).stringValue!
-            switch i % 5 {
+            switch i % 8 {
+            case 5:
+                let answer = try await Self.ask(harness, "eth_getCode", #"["\#(contract)","\#(number)"]"#)
+                if answer.json["result"] != .string("0x600160005401600055") { wrong.append("code \(answer.json)") }
+                if answer.verified != "true" { unverified += 1 }
+            case 6:
+                let answer = try await Self.ask(harness, "eth_getStorageAt", #"["\#(contract)","0x1","\#(number)"]"#)
+                if answer.json["result"]?.quantityValue != 42 { wrong.append("storage \(answer.json)") }
+                if answer.verified != "true" { unverified += 1 }
+            case 7:
+                let answer = try await Self.ask(harness, "eth_getLogs", #"[{"fromBlock":"0x1","toBlock":"\#(number)"}]"#)
+                if answer.json["result"] != .array([]) { wrong.append("logs \(answer.json)") }
+                if answer.verified != "true" { unverified += 1 }
             case 0, 1:
                 let answer = try await Self.ask(harness, "eth_getBalance", #"["\#(Hex.encode(account))","\#(number)"]"#)
                 if answer.json["result"]?.stringValue != chain.balance(of: account, atBlock: block).map(Hex.encodeQuantity) { wrong.append("balance \(answer.json)") }
@@ -71,6 +90,40 @@ import Testing
         // The liars were caught and counted.
         let status = harness.router.status().upstreams.filter { liars.contains($0.id) }
         #expect(status.contains { $0.failedVerifications > 0 }, "\(status.map { ($0.id, $0.failedVerifications, $0.state) })")
+    }
+
+    /// Logs come from receipts proven against receiptsRoot, for every block whose bloom can match:
+    /// the same logs a node returns, filtered by address and topics.
+    @Test func logsAreBuiltFromProvenReceipts() async throws {
+        let harness = try await GatewayHarness.start(blockTime: .seconds(3600), tune: Self.verifying)
+        defer { Task { await harness.stop() } }
+        let chain = harness.simnet.chain
+        let contract = Hex.encode(SimulatedChain.counterContract)
+        for sender in [4, 5, 4] {
+            let nonce = sender == 4 && chain.headNumber > 21 ? UInt64(1) : 0
+            let call = try SignedTransaction.signed(
+                kind: .dynamicFee, chainId: chain.chainId, nonce: nonce, maxPriorityFeePerGas: [0x3B, 0x9A, 0xCA, 0x00],
+                maxFeePerGas: [0x77, 0x35, 0x94, 0x00], gas: 60_000, to: SimulatedChain.counterContract, value: [], input: [0xAB],
+                privateKey: chain.accounts[sender].privateKey)
+            _ = try chain.submit(raw: call.raw)
+            harness.simnet.mine(3)
+        }
+        await harness.router.pollHeads()
+        let senderTopic = "0x" + String(repeating: "0", count: 24) + Hex.encode(chain.accounts[4].address, prefix: false)
+        for filter in [
+            #"{"fromBlock":"0x1","toBlock":"latest","address":"\#(contract)"}"#,
+            #"{"fromBlock":"0x1","toBlock":"latest","address":["\#(contract)"],"topics":[null,"\#(senderTopic)"]}"#,
+            #"{"fromBlock":"0x1","toBlock":"0x14"}"#,
+        ] {
+            let direct = try await HTTPTestClient.call(harness.simnet.faces[0].url, "eth_getLogs", [try JSONValue.parse(Array(filter.utf8))])
+            let answer = try await Self.ask(harness, "eth_getLogs", "[\(filter)]")
+            #expect(answer.json["result"] == direct, "\(filter): \(answer.json)")
+            #expect(answer.verified == "true")
+        }
+        let all = try await Self.ask(harness, "eth_getLogs", #"[{"fromBlock":"0x1","toBlock":"latest","address":"\#(contract)"}]"#)
+        #expect(all.json["result"]?.arrayValue?.count == 3)
+        let matchesNothing = try await Self.ask(harness, "eth_getLogs", #"[{"fromBlock":"earliest","toBlock":"latest","topics":[["0x\#(String(repeating: "1", count: 64))"]]}]"#)
+        #expect(matchesNothing.json["result"] == .array([]) && matchesNothing.verified == "true", "a filter no bloom can match: \(matchesNothing.json)")
     }
 
     @Test func withOnlyLiarsLeftTheClientGetsMinus32011NotTheLie() async throws {

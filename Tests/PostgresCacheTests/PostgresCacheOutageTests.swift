@@ -75,8 +75,11 @@ struct PostgresCacheOutageTests {
         try await store.flush()
         #expect(try await store.statistics(chain: nil).entries == 2)
         #expect(store.isAvailable)
-        #expect(recorder.count(.warning, containing: "unreachable") == 1)
-        #expect(recorder.count(.info, containing: "cache store reachable again") == 1)
+        // Every outage logged once and ended once. On a busy machine a get can miss its 250 ms while
+        // the restarted database warms up, which is a (short) outage of its own: count them, not calls.
+        let outages = recorder.count(.warning, containing: "unreachable")
+        #expect(outages >= 1 && outages <= 5, "one warning per outage, not per call: \(outages)")
+        #expect(recorder.count(.info, containing: "cache store reachable again") == outages)
         #expect(!recorder.recorded.contains { $0.metadata.contains("password") || $0.message.contains("postgres://") })
         await store.close()
     }
