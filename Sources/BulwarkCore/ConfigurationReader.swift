@@ -153,12 +153,19 @@ struct ConfigurationReader {
 
     mutating func boolean(_ node: Node, at path: String) -> Bool? {
         guard let value = value(node, at: path, expected: "true or false") else { return nil }
-        switch value.text {
-        case "true", "True", "TRUE": return true
-        case "false", "False", "FALSE": return false
-        default:
+        guard let boolean = Self.boolean(value.text) else {
             report(path, "expected true or false, got \(value.shown)")
             return nil
+        }
+        return boolean
+    }
+
+    /// YAML's spellings of true and false (not `yes`/`no`, which YAML 1.2 reads as strings).
+    static func boolean(_ text: String) -> Bool? {
+        switch text {
+        case "true", "True", "TRUE": true
+        case "false", "False", "FALSE": false
+        default: nil
         }
     }
 

@@ -71,7 +71,10 @@ extension FailureDomainAudit {
             return "becomes unavailable: loses \(impact.total == 1 ? "its only upstream" : "all \(impact.total) upstreams")"
         }
         var text = "loses \(impact.lost) of \(plural(impact.total, "upstream")): \(impact.remaining) left in \(plural(impact.remainingFailureDomains, "failure domain"))"
-        if impact.verifiedReadsStop { text += "; verified reads stop (they need two failure domains)" }
+        if impact.verifiedReadsStop {
+            let quorum = chains.first { $0.name == impact.chain }?.quorumDomains ?? GatewayConfiguration.Verification.defaultQuorumDomains
+            text += "; verified reads stop (they need \(plural(quorum, "failure domain")) to agree)"
+        }
         return text
     }
 

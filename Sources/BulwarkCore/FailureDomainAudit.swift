@@ -55,7 +55,10 @@ public struct FailureDomainAudit: Sendable, Equatable {
         public let failureDomains: Int
         public let providers: Int
         public let clouds: Int
+        /// Verified reads are on.
         public let verify: Bool
+        /// Failure domains that must agree on a block hash before a header is trusted (when `verify`).
+        public let quorumDomains: Int
     }
 
     /// What one failure does to one chain.
@@ -67,7 +70,7 @@ public struct FailureDomainAudit: Sendable, Equatable {
         public let total: Int
         /// Distinct failure domains among the upstreams left.
         public let remainingFailureDomains: Int
-        /// The chain has `verify: true` and fewer than two failure domains are left to trust headers from.
+        /// The chain has verified reads on and fewer failure domains are left than its quorum needs to trust headers.
         public let verifiedReadsStop: Bool
 
         public init(chain: String, lost: Int, total: Int, remainingFailureDomains: Int, verifiedReadsStop: Bool) {
@@ -145,7 +148,8 @@ public struct FailureDomainAudit: Sendable, Equatable {
                 failureDomains: chain.failureDomains.count,
                 providers: Set(chain.upstreams.map(\.labels.provider)).count,
                 clouds: Set(chain.upstreams.map(\.labels.cloud)).count,
-                verify: chain.verify
+                verify: chain.verify.enabled,
+                quorumDomains: chain.verify.quorumDomains
             )
         }
         func shares(_ level: Level) -> [Share] {
@@ -170,7 +174,7 @@ public struct FailureDomainAudit: Sendable, Equatable {
                     let left = Set(chain.upstreams.filter { !fails($0) }.map(\.labels)).count
                     return ChainImpact(chain: chain.name, lost: lost, total: chain.upstreams.count,
                                        remainingFailureDomains: left,
-                                       verifiedReadsStop: chain.verify && left == 1)
+                                       verifiedReadsStop: chain.verify.enabled && left > 0 && left < chain.verify.quorumDomains)
                 }
                 let sample = all.first(where: fails)!.labels
                 scenarios.append(Scenario(

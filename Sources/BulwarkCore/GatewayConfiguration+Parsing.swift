@@ -271,21 +271,75 @@ extension ConfigurationReader {
         if let node = fields["maxLag"], let lag = integer(node, at: fields.path("maxLag"), minimum: 0) {
             chain.maxLag = lag
         }
-        if let node = fields["verify"], let verify = boolean(node, at: fields.path("verify")) {
-            chain.verify = verify
-            if verify, kind == .bitcoin {
+        var quorumPath: String?
+        if let node = fields["verify"], let verification = readVerification(node, at: fields.path("verify")) {
+            chain.verify = verification.settings
+            quorumPath = verification.quorumPath
+            if chain.verify.enabled, kind == .bitcoin {
                 report(fields.path("verify"), "verified reads check Ethereum headers and Merkle proofs: only for kind evm")
+                quorumPath = nil
             }
         }
         if let node = fields["methods"] {
             chain.methods = readMethods(node, at: fields.path("methods"))
         }
+        let errorsBeforeUpstreams = errors.count
         if let node = fields["upstreams"] {
             chain.upstreams = readUpstreams(node, at: fields.path("upstreams"), owners: &upstreamOwners, listen: listen)
         } else {
             report(fields.path("upstreams"), "missing: a chain needs at least one upstream")
         }
+        // Only against a complete upstream list: with an upstream in error the count of domains would be wrong.
+        if let quorumPath, chain.verify.enabled, errors.count == errorsBeforeUpstreams {
+            checkQuorum(of: chain, at: quorumPath)
+        }
         return name == nil ? nil : chain
+    }
+
+    /// `verify: true`, `verify: false`, or `verify: { enabled, quorumDomains, coolingPeriod }`; with the
+    /// settings, the path the quorum should be reported at if the chain's upstreams cannot meet it.
+    mutating func readVerification(_ node: Node, at path: String) -> (settings: GatewayConfiguration.Verification, quorumPath: String)? {
+        let known = ["enabled", "quorumDomains", "coolingPeriod"]
+        let expected = "true or false, or a mapping (with keys \(known.joined(separator: ", ")))"
+        switch node {
+        case .mapping:
+            guard let fields = fields(node, at: path, known: known) else { return nil }
+            var verification = GatewayConfiguration.Verification()
+            var isValid = true
+            if let node = fields["enabled"] {
+                if let enabled = boolean(node, at: fields.path("enabled")) { verification.enabled = enabled } else { isValid = false }
+            }
+            if let node = fields["quorumDomains"] {
+                if let count = integer(node, at: fields.path("quorumDomains"), minimum: GatewayConfiguration.Verification.minimumQuorumDomains) { verification.quorumDomains = count } else { isValid = false }
+            }
+            if let node = fields["coolingPeriod"] {
+                if let period = duration(node, at: fields.path("coolingPeriod")) { verification.coolingPeriod = period } else { isValid = false }
+            }
+            guard isValid else { return nil }
+            return (verification, fields["quorumDomains"] == nil ? path : fields.path("quorumDomains"))
+        case .sequence:
+            report(path, "expected \(expected), got \(Self.kind(of: node))")
+            return nil
+        case .scalar, .alias:
+            guard let value = value(node, at: path, expected: expected) else { return nil }
+            guard let enabled = Self.boolean(value.text) else {
+                report(path, "expected true or false, got \(value.shown) (or a mapping with keys \(known.joined(separator: ", ")))")
+                return nil
+            }
+            return (GatewayConfiguration.Verification(enabled: enabled), path)
+        }
+    }
+
+    /// A header is only trusted when `quorumDomains` failure domains agree on its hash: the chain's
+    /// upstreams must span at least that many, or no verified read could ever be answered.
+    mutating func checkQuorum(of chain: GatewayConfiguration.Chain, at path: String) {
+        let quorum = chain.verify.quorumDomains
+        let domains = chain.failureDomains.count
+        guard quorum > domains else { return }
+        let has = domains == 1 ? "only 1 failure domain" : "only \(domains) failure domains"
+        report(path, "verified reads need \(quorum) distinct failure domains to return the same block hash, "
+            + "but this chain's upstreams are in \(has) (provider, cloud and region together); "
+            + "add upstreams in other failure domains or " + (quorum > GatewayConfiguration.Verification.minimumQuorumDomains ? "lower quorumDomains" : "turn verify off"))
     }
 
     mutating func readMethods(_ node: Node, at path: String) -> GatewayConfiguration.MethodPolicy? {

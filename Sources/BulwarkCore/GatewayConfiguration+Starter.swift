@@ -46,6 +46,10 @@ extension GatewayConfiguration {
             finalityDepth: 64           # blocks below the head treated as final when there is no 'finalized' tag
             maxLag: 4                   # an upstream further behind the consensus head gets no head-dependent calls
             verify: false               # true: verified reads, answers proven against block hashes and Merkle roots
+            # verify:                   # or a block in place of true/false, to tune verified reads:
+            #   enabled: true           # default true when the block is present; false: off
+            #   quorumDomains: 2        # distinct failure domains that must return the same block hash before a header is trusted
+            #   coolingPeriod: 60s      # how long an upstream caught answering something that fails verification is left out
             # methods:                  # absent: every method an upstream serves
             #   allow: [eth_*, net_version, web3_clientVersion]   # '*' only at the end
             #   deny: [debug_*, admin_*, personal_*]              # deny wins over allow

@@ -217,8 +217,8 @@ extension GatewayConfiguration {
         public var chainId: UInt64
         /// Blocks below the head treated as final when the chain has no `finalized` tag.
         public var finalityDepth: Int
-        /// Verified reads (SPEC section 5).
-        public var verify: Bool
+        /// Verified reads (SPEC section 5): off unless the configuration turns them on.
+        public var verify: Verification
         /// Which methods clients may call; nil: everything an upstream serves.
         public var methods: MethodPolicy?
         public var upstreams: [Upstream]
@@ -230,7 +230,7 @@ extension GatewayConfiguration {
             kind: Kind = .evm,
             chainId: UInt64,
             finalityDepth: Int = 64,
-            verify: Bool = false,
+            verify: Verification = .off,
             methods: MethodPolicy? = nil,
             upstreams: [Upstream],
             maxLag: Int = 4
@@ -247,6 +247,43 @@ extension GatewayConfiguration {
 
         /// The distinct failure domains this chain's upstreams live in.
         public var failureDomains: Set<FailureDomain> { Set(upstreams.map(\.labels)) }
+    }
+
+    /// How a chain's verified reads (SPEC section 5) work: whether they are on, how many failure
+    /// domains must agree on a block hash before its header is trusted, and how long an upstream
+    /// caught serving something that fails verification is left out.
+    ///
+    /// The configuration writes it as `verify: true` / `verify: false` (the defaults otherwise) or as a
+    /// block `verify: { enabled, quorumDomains, coolingPeriod }`; code can write `verify: true` too.
+    public struct Verification: Sendable, Equatable, ExpressibleByBooleanLiteral {
+        /// SPEC section 5: a header is trusted on the word of at least two failure domains.
+        public static let minimumQuorumDomains = 2
+        public static let defaultQuorumDomains = minimumQuorumDomains
+        public static let defaultCoolingPeriod: Duration = .seconds(60)
+
+        /// Verified reads off (the settings are kept at their defaults).
+        public static let off = Verification(enabled: false)
+
+        public var enabled: Bool
+        /// How many distinct failure domains must return the same hash for a block before its header is trusted.
+        public var quorumDomains: Int
+        /// How long an upstream caught answering something that fails verification is excluded.
+        public var coolingPeriod: Duration
+
+        public init(
+            enabled: Bool = true,
+            quorumDomains: Int = Verification.defaultQuorumDomains,
+            coolingPeriod: Duration = Verification.defaultCoolingPeriod
+        ) {
+            self.enabled = enabled
+            self.quorumDomains = quorumDomains
+            self.coolingPeriod = coolingPeriod
+        }
+
+        /// `true` or `false` as in `verify: true`: on or off with the default settings.
+        public init(booleanLiteral enabled: Bool) {
+            self.init(enabled: enabled)
+        }
     }
 
     /// Allow and deny lists of JSON-RPC method names; a pattern may end in `*` (`eth_*`).

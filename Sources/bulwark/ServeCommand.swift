@@ -71,6 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
             })
             routing.maxLag = chain.maxLag
             routing.finalityDepth = chain.finalityDepth
+            if chain.verify.enabled {
+                routing.verification = .init(quorumDomains: chain.verify.quorumDomains, coolingPeriod: chain.verify.coolingPeriod)
+            }
             let cache = store.map { store in
                 ResponseCache(chainName: chain.name, configuration: .init(store: store, staleIfError: configuration.cache.staleIfError), logger: logger)
             }

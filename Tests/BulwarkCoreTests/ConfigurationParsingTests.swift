@@ -28,7 +28,7 @@ let minimalYAML = """
         #expect(chain.kind == .evm)
         #expect(chain.finalityDepth == 64)
         #expect(chain.maxLag == 4)
-        #expect(chain.verify == false)
+        #expect(chain.verify == .off)
         #expect(chain.methods == nil)
         #expect(chain.methods?.allows("debug_traceCall") ?? true)
         #expect(chain.upstreams[0].ws == nil && chain.upstreams[0].maxRps == nil && chain.upstreams[0].headers.isEmpty)

@@ -41,6 +41,8 @@ let invalidCases: [InvalidCase] = [
     .init(yaml: "server: { maxBatchSize: lots }\n" + chainYAML(), path: "server.maxBatchSize", message: "expected a whole number, got 'lots'"),
     .init(yaml: "server: { maxBatchSize: 2.5 }\n" + chainYAML(), path: "server.maxBatchSize", message: "expected a whole number, got '2.5'"),
     .init(yaml: chainYAML(extra: "\n    verify: yes"), path: "chains[0].verify", message: "expected true or false, got 'yes'"),
+    .init(yaml: chainYAML(extra: "\n    verify: [true]"), path: "chains[0].verify",
+          message: "expected true or false, or a mapping (with keys enabled, quorumDomains, coolingPeriod), got a list"),
     // listen.
     .init(yaml: "server: { listen: \"8545\" }\n" + chainYAML(), path: "server.listen", message: "expected host:port"),
     .init(yaml: "server: { listen: \"127.0.0.1:70000\" }\n" + chainYAML(), path: "server.listen", message: "a port from 0 to 65535"),

@@ -117,7 +117,7 @@ let safeYAML = """
             """))
         #expect(audit.isSafe)
         #expect(audit.scenarios.allSatisfy { $0.impacts.allSatisfy(\.verifiedReadsStop) })
-        #expect(audit.renderText().contains("1 left in 1 failure domain; verified reads stop (they need two failure domains)"))
+        #expect(audit.renderText().contains("1 left in 1 failure domain; verified reads stop (they need 2 failure domains to agree)"))
     }
 
     @Test func jsonHasStableKeysAndTheSameNumbers() throws {

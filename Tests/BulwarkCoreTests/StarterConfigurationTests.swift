@@ -23,7 +23,7 @@ let starterEnvironment = [
         #expect(configuration.chains.map(\.name) == ["eth", "base"])
         #expect(configuration.chains.map(\.chainId) == [1, 8453])
         for chain in configuration.chains {
-            #expect(chain.kind == .evm && chain.finalityDepth == 64 && chain.maxLag == 4 && !chain.verify && chain.methods == nil)
+            #expect(chain.kind == .evm && chain.finalityDepth == 64 && chain.maxLag == 4 && chain.verify == .off && chain.methods == nil)
         }
         #expect(configuration.upstreams.count == 7)
         #expect(configuration.failureDomains.count == 4)
@@ -44,15 +44,24 @@ let starterEnvironment = [
         #expect(messages == Set(starterEnvironment.keys.map { "environment variable \($0) is not set" }))
     }
 
-    /// The options shown commented out are valid too, once uncommented.
+    /// The options shown commented out are valid too, once uncommented. One shown right below the
+    /// same option is its other form (`verify: false`, then the `verify:` block) and takes its place.
     @Test func everyCommentedOutOptionIsValidWhenUncommented() throws {
-        let uncommented = GatewayConfiguration.starterYAML.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            guard let hash = line.firstIndex(of: "#"), line[..<hash].allSatisfy({ $0 == " " }) else { return String(line) }
+        var lines: [String] = []
+        for line in GatewayConfiguration.starterYAML.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard let hash = line.firstIndex(of: "#"), line[..<hash].allSatisfy({ $0 == " " }) else { lines.append(String(line)); continue }
             let rest = line[line.index(after: hash)...].dropFirst()  // "# " → ""
             let isOption = rest.drop { $0 == " " || $0 == "-" }.prefix { $0.isLetter }.count > 0
                 && rest.drop { $0 == " " || $0 == "-" }.drop { $0.isLetter }.hasPrefix(":")
-            return isOption ? String(line[..<hash]) + rest : String(line)
-        }.joined(separator: "\n")
+            guard isOption else { lines.append(String(line)); continue }
+            let option = String(line[..<hash]) + rest
+            if let previous = lines.last, previous.prefix(while: { $0 != ":" }) == option.prefix(while: { $0 != ":" }) {
+                lines.removeLast()
+            }
+            lines.append(option)
+        }
+        let uncommented = lines.joined(separator: "\n")
+        #expect(uncommented.contains("\n    verify:  ") && !uncommented.contains("verify: false               # true"))
         #expect(uncommented.contains("\nauth: ") && uncommented.contains("\n  adminKey: ${BULWARK_ADMIN_KEY}"))
         var environment = starterEnvironment
         environment["BULWARK_ADMIN_KEY"] = "admin-key"
@@ -66,6 +75,9 @@ let starterEnvironment = [
         #expect(configuration.chains[0].methods?.allows("debug_traceCall") == false)
         #expect(configuration.chains[0].upstreams[0].maxRps == 50)
         #expect(configuration.chains[0].upstreams[0].headers == ["Authorization": "Bearer jwt"])
+        // The verify block shows the defaults: on, two failure domains, a minute's cooling period.
+        #expect(configuration.chains[0].verify == GatewayConfiguration.Verification(enabled: true, quorumDomains: 2, coolingPeriod: .seconds(60)))
+        #expect(configuration.chains[1].verify == .off)
     }
 
     @Test func theExampleFileIsTheStarterConfig() throws {

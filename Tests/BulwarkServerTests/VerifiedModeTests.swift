@@ -87,7 +87,10 @@ import Testing
         }
         #expect(wrong.isEmpty, "\(wrong.count) wrong answers: \(wrong.prefix(3))")
         #expect(unverified == 0)
-        // The liars were caught and counted.
+        // With every honest face out of service, a read can only go to the liars: it is refused, and they are caught.
+        for id in honest { _ = harness.router.startDrill(matching: ["id": id], for: .seconds(600)) }
+        let onlyLiars = try await Self.ask(harness, "eth_getBalance", #"["\#(Hex.encode(chain.accounts[7].address))","\#(JSONValue.quantity(head).stringValue!)"]"#)
+        #expect(onlyLiars.json["error"]?["code"] == .number(-32011), "\(onlyLiars.json)")
         let status = harness.router.status().upstreams.filter { liars.contains($0.id) }
         #expect(status.contains { $0.failedVerifications > 0 }, "\(status.map { ($0.id, $0.failedVerifications, $0.state) })")
     }
