@@ -66,6 +66,16 @@ extension ChainRouter {
               let filter = LogFilter(object) else {
             return .failed(.unproven("eth_getLogs takes one filter object with address and topics as hex"))
         }
+        // Filters geth refuses are refused the same way (its -32602 and its words).
+        if object["blockHash"] != nil && (object["fromBlock"] != nil || object["toBlock"] != nil) {
+            return .failed(Self.invalidParams("invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock, choose one or the other"))
+        }
+        if let to = object["toBlock"]?.quantityValue, let head = consensusHead, to > head {
+            return .failed(Self.invalidParams("block range extends beyond current head block"))
+        }
+        if let from = object["fromBlock"]?.quantityValue, let to = object["toBlock"]?.quantityValue, from > to {
+            return .failed(Self.invalidParams("invalid block range params"))
+        }
         // The range, as trusted headers: by hash one block; else from..to, proven from the top down.
         var headers: [TrustedHeaders.Entry] = []
         if let hash = object["blockHash"] {
@@ -84,7 +94,7 @@ extension ChainRouter {
             case .failure(let error): return .failed(error)
             }
             let from = bottom.header.blockNumber, to = top.header.blockNumber
-            guard from <= to else { return .verified(value: Array("[]".utf8), upstream: "") }
+            guard from <= to else { return .failed(Self.invalidParams("invalid block range params")) }
             guard to - from < Self.maximumVerifiedLogRange else {
                 return .failed(.unproven("a range of \(to - from + 1) blocks is more than verified mode proves in one call (\(Self.maximumVerifiedLogRange)); split it"))
             }
@@ -101,13 +111,14 @@ extension ChainRouter {
             guard let bloom = LogsBloom(bytes: entry.header.logsBloom), filter.mayMatch(bloom) else { continue }
             let receiptsCall = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(entry.hash.description)]))
             var receipts: [JSONValue] = []
-            let outcome = await proven(receiptsCall, deadline: deadline) { bytes, _ in
-                guard let json = try? JSONValue.parse(bytes), case .array(let items) = json else { return .failure("not a list of receipts") }
+            let outcome = await proven(receiptsCall, deadline: deadline, auxiliary: true) { bytes, _ in
+                guard let json = try? JSONValue.parse(bytes), json != .null else { return .unprovable("no receipts for block \(entry.header.blockNumber)") }
+                guard case .array(let items) = json else { return .lie("not a list of receipts") }
                 do { _ = try ReceiptsVerifier.verify(receipts: json, receiptsRoot: entry.header.receiptsRoot) } catch {
-                    return .failure("the receipts of block \(entry.header.blockNumber) do not rebuild its receiptsRoot: \(error)")
+                    return .lie("the receipts of block \(entry.header.blockNumber) do not rebuild its receiptsRoot: \(error)")
                 }
                 receipts = items
-                return .success(bytes)
+                return .proven(bytes)
             }
             guard case .verified(_, let upstream) = outcome else {
                 if case .failed(let error) = outcome { return .failed(error) }
@@ -119,6 +130,10 @@ extension ChainRouter {
             }
         }
         return .verified(value: Array(JSONValue.array(logs).serialized().utf8), upstream: answeredBy)
+    }
+
+    static func invalidParams(_ message: String) -> GatewayError {
+        GatewayError(code: -32602, httpStatus: 200, message: message)
     }
 
     /// The trusted headers from `from` up to `top`, each proven by its hash being its child's

@@ -34,6 +34,9 @@ extension ChainRouter {
 
     func verified(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params ?? .array([]) else { return .failed(.unproven("params must be an array in verified mode")) }
+        // Pending state belongs to no block and cannot be proven; it is what a client needs to send
+        // (the next nonce), so it is answered as an upstream gives it, marked unverified.
+        if params.contains(.string("pending")) { return await forward(call, deadline: deadline) }
         switch call.method {
         case "eth_getBalance", "eth_getTransactionCount", "eth_getCode":
             return await accountRead(call.method, address: params.first, slots: [], block: params.count > 1 ? params[1] : nil, deadline: deadline)
@@ -147,13 +150,13 @@ extension ChainRouter {
         if let known = trustedHeaders?.header(hash: hash) { return .success(known) }
         let call = RPCCall(id: nil, method: "eth_getBlockByHash", params: .array([.string(text), .bool(false)]))
         var found: TrustedHeaders.Entry?
-        let outcome = await proven(call, deadline: deadline) { bytes, _ in
-            guard let block = try? JSONValue.parse(bytes), block != .null else { return .failure("no block with that hash") }
+        let outcome = await proven(call, deadline: deadline, auxiliary: true) { bytes, _ in
+            guard let block = try? JSONValue.parse(bytes), block != .null else { return .unprovable("no block with that hash") }
             guard let header = try? BlockHeader(json: block), let entry = self.trustedHeaders?.insertSelfCertified(header, hash: hash) else {
-                return .failure("the header does not hash to \(text)")
+                return .lie("the header does not hash to \(text)")
             }
             found = entry
-            return .success(bytes)
+            return .proven(bytes)
         }
         if let found { return .success(found) }
         if case .failed(let error) = outcome { return .failure(error) }
@@ -174,19 +177,19 @@ extension ChainRouter {
         let blockNumber = JSONValue.quantity(header.header.blockNumber)
         let proofCall = RPCCall(id: nil, method: "eth_getProof", params: .array([.string(addressText), .array(slots), blockNumber]))
         var proven: AccountProof?
-        let outcome = await self.proven(proofCall, deadline: deadline) { bytes, _ in
-            guard let json = try? JSONValue.parse(bytes) else { return .failure("not JSON") }
+        let outcome = await self.proven(proofCall, deadline: deadline, auxiliary: method != "eth_getProof") { bytes, _ in
+            guard let json = try? JSONValue.parse(bytes) else { return .lie("not JSON") }
             let proof: AccountProof
             do {
                 proof = try AccountProof(json: json)
-                guard proof.address == addressBytes else { return .failure("a proof for another address") }
-                guard proof.storageProofs.count == slots.count else { return .failure("\(proof.storageProofs.count) storage proofs for \(slots.count) slots") }
+                guard proof.address == addressBytes else { return .lie("a proof for another address") }
+                guard proof.storageProofs.count == slots.count else { return .lie("\(proof.storageProofs.count) storage proofs for \(slots.count) slots") }
                 _ = try proof.verify(stateRoot: header.header.stateRoot)
             } catch {
-                return .failure("eth_getProof does not verify against the state root of block \(header.header.blockNumber): \(error)")
+                return .lie("eth_getProof does not verify against the state root of block \(header.header.blockNumber): \(error)")
             }
             proven = proof
-            return .success(bytes)
+            return .proven(bytes)
         }
         guard let proof = proven, case .verified(let proofBytes, let upstream) = outcome else { return outcome }
         switch method {
@@ -201,10 +204,10 @@ extension ChainRouter {
         case "eth_getCode":
             if proof.codeHash == Bytes32.emptyCodeHash { return .verified(value: Array(#""0x""#.utf8), upstream: upstream) }
             let codeCall = RPCCall(id: nil, method: "eth_getCode", params: .array([.string(addressText), blockNumber]))
-            return await self.proven(codeCall, deadline: deadline) { bytes, _ in
-                guard let code = (try? JSONValue.parse(bytes))?.stringValue.flatMap({ try? Hex.decode($0) }) else { return .failure("code is not hex") }
-                do { try proof.verify(code: code) } catch { return .failure("code does not hash to the proven codeHash") }
-                return .success(bytes)
+            return await self.proven(codeCall, deadline: deadline, auxiliary: true) { bytes, _ in
+                guard let code = (try? JSONValue.parse(bytes))?.stringValue.flatMap({ try? Hex.decode($0) }) else { return .lie("code is not hex") }
+                do { try proof.verify(code: code) } catch { return .lie("code does not hash to the proven codeHash") }
+                return .proven(bytes)
             }
         default:
             return .verified(value: proofBytes, upstream: upstream)
@@ -219,9 +222,14 @@ extension ChainRouter {
         var forwarded = call
         if call.method == "eth_getBlockByHash" {
             guard let text = first.stringValue, let bytes = try? Hex.decode(text), let hash = Bytes32(bytes) else { return .failed(.unproven("invalid block hash")) }
-            return await proven(call, deadline: deadline, nullPasses: true) { bytes, _ in
-                Self.checkBlock(bytes, hash: hash)
+            return await proven(call, deadline: deadline) { bytes, _ in
+                // Absence cannot be proven: a `null` passes, unverified, once no upstream has the block.
+                bytes.elementsEqual("null".utf8) ? .unprovable("no block with that hash", passing: bytes) : Self.checkBlock(bytes, hash: hash)
             }
+        }
+        // A block beyond the consensus head does not exist yet as far as this gateway can tell: geth's answer is `null`.
+        if let number = first.quantityValue, let head = consensusHead, number > head {
+            return .answered(member: "result", value: Array("null".utf8), upstream: "")
         }
         switch await trustedHeader(for: first, deadline: deadline) {
         case .success(let entry): expected = entry
@@ -234,40 +242,47 @@ extension ChainRouter {
         return await proven(forwarded, deadline: deadline) { bytes, _ in Self.checkBlock(bytes, hash: expected.hash) }
     }
 
-    static func checkBlock(_ bytes: [UInt8], hash: Bytes32) -> Result<[UInt8], VerificationFailure> {
-        guard let json = try? JSONValue.parse(bytes), json != .null else { return .failure("no block where the trusted chain has one") }
+    static func checkBlock(_ bytes: [UInt8], hash: Bytes32) -> Check {
+        guard let json = try? JSONValue.parse(bytes), json != .null else { return .unprovable("no block where the trusted chain has one") }
         do {
             _ = try BlockVerifier.verify(block: json)
         } catch {
-            return .failure("the block does not verify: \(error)")
+            return .lie("the block does not verify: \(error)")
         }
-        guard let header = try? BlockHeader(json: json), header.hash == hash else { return .failure("a block other than \(hash)") }
-        return .success(bytes)
+        guard let header = try? BlockHeader(json: json), header.hash == hash else { return .lie("a block other than \(hash)") }
+        return .proven(bytes)
     }
 
     func receipt(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params, let hashText = params.first?.stringValue else { return .failed(.unproven("a transaction hash is needed")) }
-        return await proven(call, deadline: deadline, nullPasses: true) { bytes, _ in
+        return await proven(call, deadline: deadline) { bytes, _ in
+            // Absence cannot be proven: `null` (not mined, unknown) passes, unverified.
+            if bytes.elementsEqual("null".utf8) { return .unprovable("no receipt", passing: bytes) }
             guard let receipt = try? JSONValue.parse(bytes), let number = receipt["blockNumber"]?.quantityValue,
-                  let blockHash = receipt["blockHash"]?.stringValue else { return .failure("a receipt without its block") }
+                  let blockHash = receipt["blockHash"]?.stringValue else { return .lie("a receipt without its block") }
+            // Mined in a block this gateway's head has not reached: not yet, as far as it can tell.
+            if let head = self.consensusHead, number > head { return .unprovable("block \(number) is beyond the consensus head", passing: Array("null".utf8)) }
             guard case .success(let header) = await self.trustedHeader(number: number, deadline: deadline) else {
-                return .failure("no trusted header for block \(number)")
+                return .unprovable("no trusted header for block \(number)")
             }
-            guard header.hash.description == blockHash.lowercased() else { return .failure("a receipt from a block not on the trusted chain") }
+            guard header.hash.description == blockHash.lowercased() else { return .lie("a receipt from a block not on the trusted chain") }
             // The receipt must be one of the block's receipts, and those must rebuild receiptsRoot.
             let listCall = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(header.hash.description)]))
-            var match: JSONValue?
-            let list = await self.proven(listCall, deadline: deadline) { listBytes, _ in
-                guard let receipts = try? JSONValue.parse(listBytes), case .array(let items) = receipts else { return .failure("not a list of receipts") }
+            var proven: [JSONValue]?
+            _ = await self.proven(listCall, deadline: deadline, auxiliary: true) { listBytes, _ in
+                guard let receipts = try? JSONValue.parse(listBytes), case .array(let items) = receipts else { return .lie("not a list of receipts") }
                 do { _ = try ReceiptsVerifier.verify(receipts: receipts, receiptsRoot: header.header.receiptsRoot) } catch {
-                    return .failure("the block's receipts do not rebuild its receiptsRoot: \(error)")
+                    return .lie("the block's receipts do not rebuild its receiptsRoot: \(error)")
                 }
-                match = items.first { $0["transactionHash"]?.stringValue?.lowercased() == hashText.lowercased() }
-                return .success(listBytes)
+                proven = items
+                return .proven(listBytes)
             }
-            guard case .verified = list, let match else { return .failure("the receipt is not among the block's proven receipts") }
-            guard match == receipt else { return .failure("the receipt differs from the block's proven receipt") }
-            return .success(bytes)
+            guard let proven else { return .unprovable("the receipts of block \(number) could not be proven") }
+            guard let match = proven.first(where: { $0["transactionHash"]?.stringValue?.lowercased() == hashText.lowercased() }) else {
+                return .lie("the transaction is not among the proven receipts of the block it names")
+            }
+            guard match == receipt else { return .lie("the receipt differs from the block's proven receipt") }
+            return .proven(bytes)
         }
     }
 
@@ -279,30 +294,39 @@ extension ChainRouter {
         }
         let forwarded = RPCCall(id: call.id, method: call.method, params: .array([.string(header.hash.description)]))
         return await proven(forwarded, deadline: deadline) { bytes, _ in
-            guard let receipts = try? JSONValue.parse(bytes) else { return .failure("not JSON") }
+            guard let receipts = try? JSONValue.parse(bytes), receipts != .null else { return .unprovable("no receipts for a block the trusted chain has") }
             do { _ = try ReceiptsVerifier.verify(receipts: receipts, receiptsRoot: header.header.receiptsRoot) } catch {
-                return .failure("the receipts do not rebuild receiptsRoot of block \(header.header.blockNumber): \(error)")
+                return .lie("the receipts do not rebuild receiptsRoot of block \(header.header.blockNumber): \(error)")
             }
-            return .success(bytes)
+            return .proven(bytes)
         }
     }
 
     // MARK: Asking until something is proven
 
-    struct VerificationFailure: Error, ExpressibleByStringLiteral, ExpressibleByStringInterpolation {
-        let reason: String
-        init(stringLiteral value: String) { reason = value }
-        init(stringInterpolation: DefaultStringInterpolation) { reason = String(stringInterpolation: stringInterpolation) }
+    /// What a check makes of one upstream's answer.
+    enum Check {
+        /// Proven; these bytes are the answer.
+        case proven([UInt8])
+        /// Contradicts what is proven: the upstream lied (or serves another chain) and is excluded for the cooling period.
+        case lie(String)
+        /// Cannot be proven, and nothing contradicts it (a missing block, a header not yet trusted):
+        /// ask another upstream; `passing` is answered, unverified, if none does better.
+        case unprovable(String, passing: [UInt8]? = nil)
     }
 
     /// Asks upstreams one at a time (each next one in another failure domain) until an answer
-    /// passes `check`; an upstream whose answer fails is recorded as lying and excluded. JSON-RPC
-    /// errors that belong to the request pass through; `null` passes (unverified) when
-    /// `nullPasses` — absence cannot be proven. Otherwise -32011.
-    func proven(_ call: RPCCall, deadline: ContinuousClock.Instant, nullPasses: Bool = false,
-                check: ([UInt8], Int) async -> Result<[UInt8], VerificationFailure>) async -> CallOutcome {
+    /// passes `check`. An upstream whose answer contradicts what is proven is recorded as lying
+    /// and excluded; one that cannot be proven is just passed over. A JSON-RPC error that two
+    /// upstreams give belongs to the request and passes through — unless the call is `auxiliary`
+    /// (asked by the gateway to prove another), where errors only mean "not proven". When nothing
+    /// is proven: an unprovable answer's `passing` value (unverified), else -32011.
+    func proven(_ call: RPCCall, deadline: ContinuousClock.Instant, auxiliary: Bool = false,
+                check: ([UInt8], Int) async -> Check) async -> CallOutcome {
         var tried: Set<Int> = []
         var attempts: [Attempt] = []
+        var requestErrors: [CallOutcome] = []
+        var passing: CallOutcome?
         let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
         while ContinuousClock.now < deadline {
             guard let index = plan(block: block).first(where: { !tried.contains($0) }) else { break }
@@ -310,21 +334,28 @@ extension ChainRouter {
             let outcome = await forward(call, deadline: deadline, only: [index])
             switch outcome {
             case .answered("result", let value, let upstream):
-                if nullPasses, value.elementsEqual("null".utf8) { return outcome }
                 switch await check(value, index) {
-                case .success(let proven):
+                case .proven(let proven):
                     recordVerified(index)
                     return .verified(value: proven, upstream: upstream)
-                case .failure(let failure):
-                    recordLie(index, method: call.method, evidence: failure.reason)
-                    attempts.append(Attempt(upstream: upstream, outcome: "failed verification: \(failure.reason)"))
+                case .lie(let reason):
+                    recordLie(index, method: call.method, evidence: reason)
+                    attempts.append(Attempt(upstream: upstream, outcome: "failed verification: \(reason)"))
+                case .unprovable(let reason, let value):
+                    attempts.append(Attempt(upstream: upstream, outcome: "could not be proven: \(reason)"))
+                    if let value, passing == nil { passing = .answered(member: "result", value: value, upstream: upstream) }
                 }
-            case .answered:
-                return outcome  // a JSON-RPC error about the request (invalid params, ...)
+            case .answered(_, _, let upstream):
+                attempts.append(Attempt(upstream: upstream, outcome: "answered with an error"))
+                guard !auxiliary else { continue }
+                requestErrors.append(outcome)
+                if requestErrors.count >= 2 { return outcome }
             default:
                 attempts.append(Attempt(upstream: upstreams[index].spec.id, outcome: Self.describe(outcome)))
             }
         }
+        if let passing { return passing }
+        if let only = requestErrors.first { return only }
         return .failed(.unproven("no upstream gave an answer that could be proven", attempts: attempts))
     }
 

@@ -22,7 +22,9 @@ final class ReplayGateway: Sendable {
     }
 
     /// As `start(book:prepare:)`, with each face (a, b, c) replaying its own book.
+    /// `verification` turns verified mode on (SPEC section 5).
     static func start(books: [ReplayBook], headPollInterval: Duration = .milliseconds(100),
+                      verification: RouterConfiguration.Verification? = nil,
                       prepare: ([ReplayUpstream]) async throws -> Void = { _ in }) async throws -> ReplayGateway {
         precondition(books.count == 3, "one book per face")
         let faces = [
@@ -37,6 +39,7 @@ final class ReplayGateway: Sendable {
         })
         routing.headPollInterval = headPollInterval
         routing.attemptTimeout = .seconds(2)
+        routing.verification = verification
         let router = try ChainRouter(configuration: routing)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
         let port = Mutex<Int?>(nil)

@@ -36,6 +36,7 @@ struct ReplayBook: Sendable {
             answers[key] = answer
         }
         deriveHashOnlyBlocks(exchanges)
+        deriveOtherBlockNames(exchanges)
     }
 
     /// geth answers `eth_getBlockBy*(…, false)` with the same block as `true`, transaction
@@ -49,6 +50,88 @@ struct ReplayBook: Sendable {
             let key = ReplayKey.of(method: exchange.method, params: .array([params[0], .bool(false)]), head: head)
             guard answers[key] == nil else { continue }
             answers[key] = Answer(member: "result", valueText: JSONValue.object(block).serialized(), source: exchange.name + " (hashes only)")
+        }
+    }
+
+    /// geth names a block either way with the same answer: `eth_getBlockByNumber` and
+    /// `eth_getBlockByHash` return the same block object, `eth_getBlockReceipts` the same list
+    /// by number, tag or hash, and `eth_getProof` at a block hash is the proof at that block's
+    /// number; an unknown block is `null` with or without full transactions. Verified mode asks
+    /// for headers by number and receipts by hash, while most recordings name the block the
+    /// other way, so the other names are derived — only for blocks the recordings identify
+    /// (number and hash both recorded together).
+    private mutating func deriveOtherBlockNames(_ exchanges: [RecordedExchange]) {
+        var hashByNumber: [UInt64: String] = [:]
+        var numberByHash: [String: UInt64] = [:]
+        func learn(_ number: JSONValue?, _ hash: JSONValue?) {
+            guard let number = number?.quantityValue, let hash = hash?.stringValue?.lowercased() else { return }
+            hashByNumber[number] = hash
+            numberByHash[hash] = number
+        }
+        for exchange in exchanges {
+            switch exchange.response["result"] {
+            case .object(let block)? where ["eth_getBlockByNumber", "eth_getBlockByHash"].contains(exchange.method):
+                learn(block["number"], block["hash"])
+            case .array(let receipts)? where exchange.method == "eth_getBlockReceipts":
+                for receipt in receipts { learn(receipt["blockNumber"], receipt["blockHash"]) }
+            default:
+                break
+            }
+        }
+        func add(_ method: String, _ params: [JSONValue], _ answer: Answer) {
+            let key = ReplayKey.of(method: method, params: .array(params), head: head)
+            if answers[key] == nil { answers[key] = answer }
+        }
+        /// The block a block parameter names, when the recordings identify it.
+        func block(_ parameter: JSONValue) -> (number: UInt64, hash: String)? {
+            let number: UInt64?
+            switch parameter {
+            case .string(let text) where text.count == 66: number = numberByHash[text.lowercased()]
+            case .string("latest"): number = head
+            case .string("earliest"): number = 0
+            default: number = parameter.quantityValue
+            }
+            guard let number, let hash = hashByNumber[number] else { return nil }
+            return (number, hash)
+        }
+        for exchange in exchanges {
+            guard case .array(let params)? = exchange.request["params"], let first = params.first else { continue }
+            let recorded = answer(method: exchange.method, params: exchange.request["params"])
+            switch exchange.method {
+            case "eth_getBlockByNumber", "eth_getBlockByHash":
+                guard params.count == 2, case .bool(let full) = params[1] else { continue }
+                switch exchange.response["result"] {
+                case .object(var object)?:
+                    guard let recorded, let named = block(object["hash"] ?? .null) else { continue }
+                    let variants: [(Bool, Answer)]
+                    if full, case .array(let transactions)? = object["transactions"] {
+                        object["transactions"] = .array(transactions.map { $0["hash"] ?? $0 })
+                        variants = [(true, recorded), (false, Answer(member: "result", valueText: JSONValue.object(object).serialized(), source: exchange.name + " (hashes only)"))]
+                    } else {
+                        variants = [(full, recorded)]
+                    }
+                    for (full, answer) in variants {
+                        add("eth_getBlockByNumber", [.quantity(named.number), .bool(full)], Answer(member: answer.member, valueText: answer.valueText, source: answer.source + " (by number)"))
+                        add("eth_getBlockByHash", [.string(named.hash), .bool(full)], Answer(member: answer.member, valueText: answer.valueText, source: answer.source + " (by hash)"))
+                    }
+                case .null?:
+                    add(exchange.method, [first, .bool(!full)], Answer(member: "result", valueText: "null", source: exchange.name + " (other transaction form)"))
+                default:
+                    continue
+                }
+            case "eth_getBlockReceipts":
+                guard let recorded, recorded.member == "result", recorded.valueText != "null", let named = block(first) else { continue }
+                add("eth_getBlockReceipts", [.string(named.hash)], Answer(member: "result", valueText: recorded.valueText, source: exchange.name + " (by hash)"))
+                add("eth_getBlockReceipts", [.quantity(named.number)], Answer(member: "result", valueText: recorded.valueText, source: exchange.name + " (by number)"))
+            case "eth_getProof":
+                guard let recorded, recorded.member == "result", params.count >= 2 else { continue }
+                let canonical = ReplayKey.canonical(method: exchange.method, params: exchange.request["params"], head: head)
+                guard case .array(let pinned) = canonical, pinned.count == 3, let named = block(pinned[2]) else { continue }
+                add("eth_getProof", [params[0], params[1], .quantity(named.number)], Answer(member: "result", valueText: recorded.valueText, source: exchange.name + " (by number)"))
+                add("eth_getProof", [params[0], params[1], .string(named.hash)], Answer(member: "result", valueText: recorded.valueText, source: exchange.name + " (by hash)"))
+            default:
+                continue
+            }
         }
     }
 
