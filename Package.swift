@@ -173,6 +173,16 @@ let package = Package(
             ],
             path: "benchmarks/CacheBenchmarks"
         ),
+        // `swift run -c release verify-bench`: what a verified read costs — latency, upstream calls and CPU, cold and warm.
+        .executableTarget(
+            name: "verify-bench",
+            dependencies: [
+                "BulwarkServer", "EthereumKit", "Failsafe", "Routing", "Simnet", "Upstreams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "benchmarks/VerifyBenchmarks"
+        ),
         // `swift run -c release ethereumkit-bench`: keccak256 and proof-verification throughput.
         .executableTarget(
             name: "ethereumkit-bench",
