@@ -93,9 +93,23 @@ final class TrustedHeaders: Sendable {
         return Entry(hash: hash, header: header)
     }
 
+    /// How far below a reorganised height trusted headers are dropped (deeper reorgs are beyond any finality rule).
+    static let reorgWindow: UInt64 = 128
+
     private func insert(_ entry: Entry) {
         state.withLock { state in
             let number = entry.header.blockNumber
+            // A new header at a known height, or one that is not the child of the header trusted
+            // below it: the chain was reorganised, and the headers trusted near it may be from the
+            // abandoned branch. Drop them; they are proven again when asked for.
+            let replacesAnother = state.byNumber[number].map { $0.hash != entry.hash } ?? false
+            let breaksTheChain = number > 0 && (state.byNumber[number - 1].map { $0.hash != entry.header.parentHash } ?? false)
+            if replacesAnother || breaksTheChain {
+                let floor = number > Self.reorgWindow ? number - Self.reorgWindow : 0
+                for stale in state.byNumber.keys where stale >= floor && stale != number {
+                    if let removed = state.byNumber.removeValue(forKey: stale) { state.numberByHash[removed.hash] = nil }
+                }
+            }
             if let replaced = state.byNumber[number] { state.numberByHash[replaced.hash] = nil }
             state.byNumber[number] = entry
             state.numberByHash[entry.hash] = number

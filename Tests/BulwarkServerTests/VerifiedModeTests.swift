@@ -129,6 +129,36 @@ import Testing
         #expect(matchesNothing.json["result"] == .array([]) && matchesNothing.verified == "true", "a filter no bloom can match: \(matchesNothing.json)")
     }
 
+    /// After a reorg, headers trusted on the abandoned branch are not used: reads at the replaced
+    /// heights are proven against the new branch, and no honest face is accused.
+    @Test func aReorgReplacesTrustedHeadersWithoutAccusingAnyone() async throws {
+        let harness = try await GatewayHarness.start(blockTime: .seconds(3600), tune: Self.verifying)
+        defer { Task { await harness.stop() } }
+        let chain = harness.simnet.chain
+        let account = chain.accounts[6]
+        let head = chain.headNumber
+        for number in (head - 2)...head {
+            let answer = try await Self.ask(harness, "eth_getBlockByNumber", #"["\#(JSONValue.quantity(number).stringValue!)",false]"#)
+            #expect(answer.verified == "true")
+        }
+        // Spend from the account in the new branch: its balance at the replaced heights changes.
+        let transfer = try SignedTransaction.signed(
+            kind: .legacy, chainId: chain.chainId, nonce: 0, gasPrice: [0x3B, 0x9A, 0xCA, 0x00], gas: 21_000,
+            to: chain.accounts[1].address, value: [0x01, 0x00, 0x00], privateKey: account.privateKey)
+        _ = try chain.submit(raw: transfer.raw)
+        let reorg = try harness.simnet.reorg(depth: 3)
+        await harness.router.pollHeads()
+        for number in (head - 2)...reorg.head {
+            let block = try await Self.ask(harness, "eth_getBlockByNumber", #"["\#(JSONValue.quantity(number).stringValue!)",false]"#)
+            #expect(block.json["result"]?["hash"]?.stringValue == chain.blockHash(number)?.description && block.verified == "true", "block \(number): \(block.json)")
+            let balance = try await Self.ask(harness, "eth_getBalance", #"["\#(Hex.encode(account.address))","\#(JSONValue.quantity(number).stringValue!)"]"#)
+            #expect(balance.json["result"]?.stringValue == chain.balance(of: account.address, atBlock: number).map(Hex.encodeQuantity) && balance.verified == "true",
+                    "balance at \(number): \(balance.json)")
+        }
+        let accused = harness.router.status().upstreams.filter { $0.failedVerifications > 0 }.map(\.id)
+        #expect(accused.isEmpty, "honest faces accused after a reorg: \(accused)")
+    }
+
     @Test func withOnlyLiarsLeftTheClientGetsMinus32011NotTheLie() async throws {
         let harness = try await GatewayHarness.start(blockTime: .seconds(3600), tune: Self.verifying)
         defer { Task { await harness.stop() } }

@@ -1,5 +1,5 @@
 // What verified mode costs per read, beside the same read unverified:
-//   swift run -c release verify-bench [--calls N] [--rounds N]
+//   swift run -c release verify-bench [--calls N] [--rounds N] [--only TEXT]
 // A simnet in-process on loopback (100 blocks, one transfer in each) behind two routers with no
 // cache — one unverified, one verified (headers trusted on 2 failure domains' word) — each behind
 // the gateway's edge (`Gateway.handle`, the whole JSON-RPC path without sockets). One caller at a
@@ -26,7 +26,7 @@ let arguments = CommandLine.arguments
 }
 /// Reads per warm or unverified path; cold paths are limited by the blocks there are.
 let calls = option("--calls", default: 5_000)
-/// Fresh verified routers per cold path (each has its own empty set of trusted headers).
+/// Interleaved passes; in each, every cold path gets a fresh verified router (nothing but the head trusted).
 let rounds = option("--rounds", default: 10)
 
 var quiet = Logger(label: "verify-bench")
