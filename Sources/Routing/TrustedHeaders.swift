@@ -87,6 +87,13 @@ final class TrustedHeaders: Sendable {
         return entry
     }
 
+    /// A header this gateway trusted before (kept in its cache store): trusted again as it is.
+    func adopt(_ header: BlockHeader) -> Entry {
+        let entry = Entry(hash: header.hash, header: header)
+        insert(entry)
+        return entry
+    }
+
     /// A header that proves itself by its hash (a call that names the block by hash).
     func insertSelfCertified(_ header: BlockHeader, hash: Bytes32) -> Entry? {
         guard header.hash == hash else { return nil }

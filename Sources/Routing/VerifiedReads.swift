@@ -1,3 +1,4 @@
+import Cache
 import EthereumKit
 
 /// Verified mode (SPEC section 5): answers proven against headers that a quorum of failure
@@ -93,6 +94,7 @@ extension ChainRouter {
     func trustedHeader(number: UInt64, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
         guard let trustedHeaders else { return .failure(.unproven("verification is off")) }
         if let known = trustedHeaders.header(number: number) { return .success(known) }
+        if let kept = await keptHeader(number: number) { return .success(kept) }
         if let head = consensusHead, number > head { return .failure(.unproven("block \(number) is beyond the consensus head \(head)")) }
         let call = RPCCall(id: nil, method: "eth_getBlockByNumber", params: .array([.quantity(number), .bool(false)]))
 
@@ -101,6 +103,7 @@ extension ChainRouter {
             for index in plan(block: number).prefix(2) {
                 if let block = await forward(call, deadline: deadline, only: [index]).resultBytes.flatMap({ try? JSONValue.parse($0) }),
                    let header = try? BlockHeader(json: block), let entry = trustedHeaders.trustParent(header, of: child) {
+                    await keep(entry)
                     return .success(entry)
                 }
             }
@@ -137,11 +140,33 @@ extension ChainRouter {
             let (verdict, liars) = trustedHeaders.judge(witnesses)
             if case .trusted(let entry) = verdict {
                 for liar in liars { recordLie(witnessIndices[liar], method: "eth_getBlockByNumber", evidence: "header \(number) differs from the one \(trustedHeaders.quorumDomains) failure domains agree on") }
+                await keep(entry)
                 return .success(entry)
             }
         }
         let domains = Set(witnesses.map(\.domain)).count
         return .failure(.unproven("no \(trustedHeaders.quorumDomains) failure domains agreed on the header of block \(number) (\(domains) answered)", attempts: attempts))
+    }
+
+    /// Final trusted headers are kept in the cache store (as RLP), so that a restarted gateway —
+    /// or another one sharing the store — trusts them without asking a quorum again.
+    func keep(_ entry: TrustedHeaders.Entry) async {
+        guard let cache, let finalized = cacheChainView?.finalized, entry.header.blockNumber <= finalized else { return }
+        let value = Array(JSONValue.string(Hex.encode(entry.header.encoded)).serialized().utf8)
+        try? await cache.configuration.store.put(Self.headerKey(configuration.chainName, entry.header.blockNumber),
+                                                 CacheEntry(value: value, storedAt: ResponseCache.wallClockMilliseconds()))
+    }
+
+    func keptHeader(number: UInt64) async -> TrustedHeaders.Entry? {
+        guard let cache, let trustedHeaders,
+              let stored = try? await cache.configuration.store.get(Self.headerKey(configuration.chainName, number)),
+              let text = (try? JSONValue.parse(stored.value))?.stringValue, let bytes = try? Hex.decode(text),
+              let item = try? RLP.decode(bytes), let header = try? BlockHeader(rlp: item), header.blockNumber == number else { return nil }
+        return trustedHeaders.adopt(header)
+    }
+
+    static func headerKey(_ chain: String, _ number: UInt64) -> CacheKey {
+        CacheKey(chain: chain, method: "bulwark_trustedHeader", params: "[\(number)]")
     }
 
     /// A header named by its hash proves itself: any upstream's copy that hashes to it will do.

@@ -1,5 +1,8 @@
 import BulwarkServer
+import Cache
 import EthereumKit
+import Foundation
+import Logging
 import Routing
 import Simnet
 import SimnetTesting
@@ -157,6 +160,42 @@ import Testing
         }
         let accused = harness.router.status().upstreams.filter { $0.failedVerifications > 0 }.map(\.id)
         #expect(accused.isEmpty, "honest faces accused after a reorg: \(accused)")
+    }
+
+    /// Final trusted headers are kept in the cache store: a restarted gateway that can reach only
+    /// one failure domain (no quorum) still proves reads at blocks whose headers it trusted before.
+    @Test func trustedHeadersOutliveARestartInTheCacheStore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-headers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("cache.sqlite").path
+        var configuration = SimnetHarness.configuration()
+        configuration.blockTime = nil
+        let simnet = Simnet(configuration: configuration)
+        try await simnet.start()
+        defer { Task { await simnet.stop() } }
+        simnet.mine(30)
+        let accounts = simnet.chain.accounts.map { Hex.encode($0.address) }
+
+        let firstStore = try SQLiteCacheStore(path: path, maxBytes: 64 << 20, logger: Logger(label: "test"))
+        let first = try await GatewayHarness.start(simnet: simnet, cache: .init(store: firstStore), tune: Self.verifying)
+        #expect(try await Self.ask(first, "eth_getBalance", #"["\#(accounts[1])","0x5"]"#).verified == "true")
+        await first.stop()
+        await firstStore.close()
+
+        // Only one failure domain left: no new header can reach a quorum of two.
+        let survivor = simnet.faces[0]
+        for face in simnet.faces where face.cloud != survivor.cloud || face.region != survivor.region || face.provider != survivor.provider {
+            try await face.setFault(.down)
+        }
+        let secondStore = try SQLiteCacheStore(path: path, maxBytes: 64 << 20, logger: Logger(label: "test"))
+        let second = try await GatewayHarness.start(simnet: simnet, cache: .init(store: secondStore), tune: Self.verifying)
+        defer { Task { await second.stop(); await secondStore.close() } }
+        let kept = try await Self.ask(second, "eth_getBalance", #"["\#(accounts[2])","0x5"]"#)
+        #expect(kept.verified == "true" && kept.json["result"]?.stringValue == simnet.chain.balance(of: simnet.chain.accounts[2].address, atBlock: 5).map(Hex.encodeQuantity),
+                "\(kept.json)")
+        let unkept = try await Self.ask(second, "eth_getBalance", #"["\#(accounts[2])","0x6"]"#)
+        #expect(unkept.json["error"]?["code"] == .number(-32011), "\(unkept.json)")
     }
 
     @Test func withOnlyLiarsLeftTheClientGetsMinus32011NotTheLie() async throws {
