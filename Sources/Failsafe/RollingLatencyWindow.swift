@@ -92,7 +92,16 @@ public struct RollingLatencyWindow<Clock: _Concurrency.Clock>: Sendable where Cl
 
     /// The mean latency in the window at `now`, or nil when it is empty.
     public func mean(now: Clock.Instant) -> Duration? {
-        summary(now: now)?.mean
+        // Count and sum of the live buckets only: upstream scoring asks for this on every plan,
+        // and the quantile walk of `summary` is what it does not need.
+        var count = 0
+        var sum = Duration.zero
+        buckets.forEach(at: now) { bucket, isLive in
+            guard isLive else { return }
+            count += bucket.count
+            sum += bucket.sum
+        }
+        return count == 0 ? nil : sum / count
     }
 
     /// Count, mean, extremes and the usual quantiles in one pass, or nil when the window is empty.
