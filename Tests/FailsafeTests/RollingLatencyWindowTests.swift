@@ -87,6 +87,17 @@ struct RollingLatencyWindowTests {
         #expect(summary.p95 == window.quantile(0.95, now: now))
         let exactMean = samples.reduce(Duration.zero, +) / count
         #expect(summary.mean == exactMean)
+        #expect(window.mean(now: now) == exactMean)
+    }
+
+    @Test func theMeanCountsOnlyLiveSamples() {
+        var window = Window(window: .seconds(30), bucketCount: 30)
+        for _ in 0..<10 { window.record(.seconds(9), now: at(0)) }
+        for _ in 0..<10 { window.record(.seconds(1), now: at(20)) }
+        #expect(window.mean(now: at(25)) == .seconds(5))
+        #expect(window.mean(now: at(45)) == .seconds(1), "the first ten have left the window")
+        #expect(window.mean(now: at(45)) == window.summary(now: at(45))?.mean)
+        #expect(window.mean(now: at(100)) == nil)
     }
 
     @Test func samplesExpireWithTheWindowWhetherOrNotNewOnesArrive() {
