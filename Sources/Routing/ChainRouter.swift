@@ -591,7 +591,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// The upstream's recent p95, or the chain's typical p95 when it has too few samples.
-    private func hedgingLatency(_ index: Int) -> Duration? {
+    func hedgingLatency(_ index: Int) -> Duration? {
         let now = ContinuousClock.now
         return state.withLock { state in
             state.upstreams[index].health.hedgingLatency(now: now) ?? Self.median(state.upstreams.compactMap { $0.health.hedgingLatency(now: now) })

@@ -340,8 +340,8 @@ extension ChainRouter {
         case unprovable(String, passing: [UInt8]? = nil)
     }
 
-    /// Asks upstreams one at a time (each next one in another failure domain) until an answer
-    /// passes `check`. An upstream whose answer contradicts what is proven is recorded as lying
+    /// Asks upstreams one at a time (each next one in another failure domain; one slower than its
+    /// recent p95 is hedged with the next, as unverified calls are) until an answer passes `check`. An upstream whose answer contradicts what is proven is recorded as lying
     /// and excluded; one that cannot be proven is just passed over. A JSON-RPC error that two
     /// upstreams give belongs to the request and passes through — unless the call is `auxiliary`
     /// (asked by the gateway to prove another), where errors only mean "not proven". When nothing
@@ -353,32 +353,72 @@ extension ChainRouter {
         var requestErrors: [CallOutcome] = []
         var passing: CallOutcome?
         let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
-        while ContinuousClock.now < deadline {
-            guard let index = plan(block: block).first(where: { !tried.contains($0) }) else { break }
-            tried.insert(index)
-            let outcome = await forward(call, deadline: deadline, only: [index])
-            switch outcome {
-            case .answered("result", let value, let upstream):
-                switch await check(value, index) {
-                case .proven(let proven):
-                    recordVerified(index)
-                    return .verified(value: proven, upstream: upstream)
-                case .lie(let reason):
-                    recordLie(index, method: call.method, evidence: reason)
-                    attempts.append(Attempt(upstream: upstream, outcome: "failed verification: \(reason)"))
-                case .unprovable(let reason, let value):
-                    attempts.append(Attempt(upstream: upstream, outcome: "could not be proven: \(reason)"))
-                    if let value, passing == nil { passing = .answered(member: "result", value: value, upstream: upstream) }
-                }
-            case .answered(_, _, let upstream):
-                attempts.append(Attempt(upstream: upstream, outcome: "answered with an error"))
-                guard !auxiliary else { continue }
-                requestErrors.append(outcome)
-                if requestErrors.count >= 2 { return outcome }
-            default:
-                attempts.append(Attempt(upstream: upstreams[index].spec.id, outcome: Self.describe(outcome)))
-            }
+
+        enum Event: Sendable {
+            case answer(Int, CallOutcome)
+            case hedge
         }
+        let decided: CallOutcome? = await withTaskGroup(of: Event.self) { group in
+            var running = 0
+            /// Asks the next upstream; while one is slower than its recent p95, a second is asked too (a hedge).
+            func startNext() -> Bool {
+                guard ContinuousClock.now < deadline, let index = plan(block: block).first(where: { !tried.contains($0) }) else { return false }
+                tried.insert(index)
+                running += 1
+                group.addTask { .answer(index, await self.forward(call, deadline: deadline, only: [index])) }
+                if running == 1, let delay = configuration.hedging.hedgeDelay(
+                    for: .idempotent, upstreamP95: hedgingLatency(index), remaining: deadline - .now, hedgesStarted: 0
+                ) {
+                    group.addTask {
+                        try? await Task.sleep(for: delay)
+                        return .hedge
+                    }
+                }
+                return true
+            }
+            guard startNext() else { return nil }
+            while let event = await group.next() {
+                switch event {
+                case .hedge:
+                    if running == 1 { _ = startNext() }
+                    continue
+                case .answer(let index, let outcome):
+                    running -= 1
+                    switch outcome {
+                    case .answered("result", let value, let upstream):
+                        switch await check(value, index) {
+                        case .proven(let proven):
+                            recordVerified(index)
+                            group.cancelAll()
+                            return .verified(value: proven, upstream: upstream)
+                        case .lie(let reason):
+                            recordLie(index, method: call.method, evidence: reason)
+                            attempts.append(Attempt(upstream: upstream, outcome: "failed verification: \(reason)"))
+                        case .unprovable(let reason, let value):
+                            attempts.append(Attempt(upstream: upstream, outcome: "could not be proven: \(reason)"))
+                            if let value, passing == nil { passing = .answered(member: "result", value: value, upstream: upstream) }
+                        }
+                    case .answered(_, _, let upstream):
+                        attempts.append(Attempt(upstream: upstream, outcome: "answered with an error"))
+                        if !auxiliary {
+                            requestErrors.append(outcome)
+                            if requestErrors.count >= 2 {
+                                group.cancelAll()
+                                return outcome
+                            }
+                        }
+                    default:
+                        attempts.append(Attempt(upstream: upstreams[index].spec.id, outcome: Self.describe(outcome)))
+                    }
+                    if running == 0 && !startNext() {
+                        group.cancelAll()
+                        return nil
+                    }
+                }
+            }
+            return nil
+        }
+        if let decided { return decided }
         if let passing { return passing }
         if let only = requestErrors.first { return only }
         return .failed(.unproven("no upstream gave an answer that could be proven", attempts: attempts))

@@ -198,6 +198,26 @@ import Testing
         #expect(unkept.json["error"]?["code"] == .number(-32011), "\(unkept.json)")
     }
 
+    /// A stalled face does not hold verified reads up: a slow attempt is hedged with another domain,
+    /// and the stalled face's circuit opens.
+    @Test func aStalledFaceDoesNotHoldVerifiedReadsUp() async throws {
+        let harness = try await GatewayHarness.start(blockTime: .seconds(3600), tune: Self.verifying)
+        defer { Task { await harness.stop() } }
+        let chain = harness.simnet.chain
+        // Warm the latency windows, then stall one face in every domain but one.
+        for i in 0..<40 { _ = try await Self.ask(harness, "eth_getBalance", #"["\#(Hex.encode(chain.accounts[i % 10].address))","0x5"]"#) }
+        try await harness.simnet.setFault(.stall, matching: ["id": harness.simnet.faces[0].id])
+        var slow = 0
+        for i in 0..<100 {
+            let start = ContinuousClock.now
+            let answer = try await Self.ask(harness, "eth_getBalance", #"["\#(Hex.encode(chain.accounts[i % 10].address))","0x\#(String(3 + i % 10, radix: 16))"]"#)
+            #expect(answer.verified == "true", "\(answer.json)")
+            if ContinuousClock.now - start > .milliseconds(1_500) { slow += 1 }
+        }
+        // A read left waiting on the stalled face would take its whole attempt timeout (2 s here).
+        #expect(slow <= 2, "\(slow) of 100 verified reads waited for the stalled face")
+    }
+
     @Test func withOnlyLiarsLeftTheClientGetsMinus32011NotTheLie() async throws {
         let harness = try await GatewayHarness.start(blockTime: .seconds(3600), tune: Self.verifying)
         defer { Task { await harness.stop() } }
