@@ -10,33 +10,11 @@ import Testing
         let simnet = try await SimnetHarness.start()
         defer { Task { await simnet.stop() } }
         simnet.mine(30)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let upstreams = simnet.faces.map { face in
-            "      - id: \(face.id)\n        url: \(face.url)\n        labels: { provider: \(face.provider), cloud: \(face.cloud), region: \(face.region) }"
-        }.joined(separator: "\n")
-        let config = directory.appendingPathComponent("bulwark.yaml")
-        try """
-            server:
-              listen: "127.0.0.1:0"
-            cache:
-              store: sqlite
-              path: \(directory.appendingPathComponent("cache.sqlite").path)
-            chains:
-              - name: eth
-                chainId: 1337
-                finalityDepth: 8
-                upstreams:
-            \(upstreams)
-            """.write(to: config, atomically: true, encoding: .utf8)
-
-        let log = directory.appendingPathComponent("serve.log")
-        let serve = try SoakTests.launch(["serve", "--config", config.path], stdout: nil, stderr: log)
-        defer { SoakTests.stop(serve) }
-        let address = try await SoakTests.waitFor(log, process: serve) { text in
-            text.firstRange(of: /server\.address=http:\/\/127\.0\.0\.1:\d+/).map { String(text[$0].dropFirst("server.address=".count)) }
-        }
+        let cachePath = FileManager.default.temporaryDirectory.appendingPathComponent("cache-cli-\(UUID().uuidString).sqlite").path
+        let gateway = try await ServedGateway.start(upstreams: ServedGateway.upstreams(simnet), cache: "store: sqlite\npath: \(cachePath)",
+                                                    chain: "finalityDepth: 8")
+        defer { gateway.remove(); try? FileManager.default.removeItem(atPath: cachePath) }
+        let (address, config, serve) = (gateway.address, gateway.config, gateway.process)
         // Three final blocks, each asked twice (a miss, then a hit), and one balance at a final height.
         for number in 1...3 {
             for _ in 0..<2 {
@@ -46,7 +24,7 @@ import Testing
         }
         let balance = #"{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["\#(Hex.encode(simnet.chain.accounts[0].address))","0x2"]}"#
         _ = try await HTTPTestClient.request(.POST, address + "/eth", body: balance)
-        SoakTests.stop(serve)  // a graceful stop writes the lookup counters
+        gateway.stop()  // a graceful stop writes the lookup counters
         #expect(serve.terminationStatus == 0)
 
         let stats = try BulwarkProcess.run(["cache", "stats", "--config", config.path, "--json"])

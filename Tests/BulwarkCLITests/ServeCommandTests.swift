@@ -95,31 +95,9 @@ import Testing
         let simnet = try await SimnetHarness.start()
         defer { Task { await simnet.stop() } }
         simnet.mine(5)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-verify-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let upstreams = simnet.faces.map { face in
-            "      - id: \(face.id)\n        url: \(face.url)\n        labels: { provider: \(face.provider), cloud: \(face.cloud), region: \(face.region) }"
-        }.joined(separator: "\n")
-        let config = directory.appendingPathComponent("bulwark.yaml")
-        try """
-            server:
-              listen: "127.0.0.1:0"
-            cache:
-              store: none
-            chains:
-              - name: eth
-                chainId: 1337
-                verify: { quorumDomains: 2, coolingPeriod: 30s }
-                upstreams:
-            \(upstreams)
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let log = directory.appendingPathComponent("serve.log")
-        let serve = try SoakTests.launch(["serve", "--config", config.path], stdout: nil, stderr: log)
-        defer { SoakTests.stop(serve) }
-        let address = try await SoakTests.waitFor(log, process: serve) { text in
-            text.firstRange(of: /server\.address=http:\/\/127\.0\.0\.1:\d+/).map { String(text[$0].dropFirst("server.address=".count)) }
-        }
+        let gateway = try await ServedGateway.start(upstreams: ServedGateway.upstreams(simnet), chain: "verify: { quorumDomains: 2, coolingPeriod: 30s }")
+        defer { gateway.remove() }
+        let address = gateway.address
         try await simnet.setFault(.lie, matching: ["id": simnet.faces[0].id])
         let account = simnet.chain.accounts[2].address
         for _ in 0..<20 {

@@ -61,36 +61,16 @@ import Glibc
         let lines = announcement.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         let admin = try #require(lines.first { $0.first == "admin" }?[1])
         let account = try #require(lines.first { $0.first == "account" }?[1])
-        let upstreams = lines.filter { $0.first == "face" && $0.count == 6 }.map { face in
+        let faces = lines.filter { $0.first == "face" && $0.count == 6 }.map { face in
             // face <id> <url> provider=<p> cloud=<c> region=<r>
             let label = { (i: Int) in face[i].split(separator: "=", maxSplits: 1).last.map(String.init) ?? "" }
-            return """
-                      - id: \(face[1])
-                        url: \(face[2])
-                        labels: { provider: \(label(3)), cloud: \(label(4)), region: \(label(5)) }
-                """
+            return (id: face[1], url: face[2], provider: label(3), cloud: label(4), region: label(5))
         }
-        #expect(upstreams.count == 5)
-        let config = work.appendingPathComponent("gateway.yaml")
-        try """
-            server:
-              listen: "127.0.0.1:0"
-            cache:
-              store: none
-            chains:
-              - name: eth
-                chainId: 1337
-                upstreams:
-            \(upstreams.joined(separator: "\n"))
-
-            """.write(to: config, atomically: true, encoding: .utf8)
-
-        let serveLog = work.appendingPathComponent("serve.log")
-        let serve = try Self.launch(["serve", "--config", config.path], stdout: nil, stderr: serveLog)
-        defer { Self.stop(serve) }
-        let gateway = try await Self.waitFor(serveLog, process: serve) { text in
-            text.firstRange(of: /server\.address=http:\/\/127\.0\.0\.1:\d+/).map { String(text[$0].dropFirst("server.address=".count)) + "/eth" }
-        }
+        #expect(faces.count == 5)
+        let served = try await ServedGateway.start(upstreams: ServedGateway.upstreams(faces))
+        defer { served.remove() }
+        let serve = served.process
+        let gateway = served.address + "/eth"
         // Block 1 is the historic block the load reads; wait until the gateway serves it.
         let ready = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < ready {
