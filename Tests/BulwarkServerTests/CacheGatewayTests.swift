@@ -1,6 +1,7 @@
 import BulwarkServer
 import Cache
 import EthereumKit
+import Failsafe
 import Foundation
 import Logging
 import PostgresCache
@@ -23,6 +24,8 @@ import Testing
     static func pollOnDemand(_ routing: inout RouterConfiguration) {
         routing.headFreshness = .seconds(3600)
         routing.finalityDepth = 8  // as simnet's `finalized`, in case a poll misses it
+        // No hedges: a hedge that loses can still reach a face after the answer, and be counted.
+        routing.hedging = try! HedgingPolicy(minimumDelay: .seconds(5), maximumDelay: .seconds(5), delayWithoutLatencyData: .seconds(5), maximumHedges: 1)
     }
 
     struct Answer {
