@@ -670,6 +670,12 @@ public final class ChainRouter: Service, Sendable {
 
     func recordBatchFailure(_ index: Int) { record(index, failure: UpstreamFailure(.invalidResponse, "a batch went unanswered")) }
 
+    /// Whether some upstream is excluded for an answer that failed verification.
+    var hasLyingUpstreams: Bool {
+        let now = ContinuousClock.now
+        return state.withLock { $0.upstreams.contains { $0.isLying(now: now) } }
+    }
+
     func recordVerified(_ index: Int) {
         state.withLock { $0.upstreams[index].verifiedAnswers += 1 }
     }

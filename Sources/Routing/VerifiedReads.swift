@@ -113,6 +113,7 @@ extension ChainRouter {
         var witnessIndices: [Int] = []
         var askedDomains: Set<String> = []
         var attempts: [Attempt] = []
+        var anyAnswered = false
         while ContinuousClock.now < deadline {
             let needed = max(1, trustedHeaders.quorumDomains - Set(witnesses.map(\.domain)).count)
             var chosen: [Int] = []
@@ -130,6 +131,7 @@ extension ChainRouter {
                 return answers
             }
             for (index, outcome) in answers {
+                if case .answered = outcome { anyAnswered = true }
                 if let bytes = outcome.resultBytes, let block = try? JSONValue.parse(bytes), block != .null {
                     witnesses.append(.init(domain: domainKey(index), block: block))
                     witnessIndices.append(index)
@@ -145,6 +147,7 @@ extension ChainRouter {
             }
         }
         let domains = Set(witnesses.map(\.domain)).count
+        if !anyAnswered && !attempts.isEmpty && !hasLyingUpstreams { return .failure(.noUpstream(attempts)) }
         return .failure(.unproven("no \(trustedHeaders.quorumDomains) failure domains agreed on the header of block \(number) (\(domains) answered)", attempts: attempts))
     }
 
@@ -352,6 +355,7 @@ extension ChainRouter {
         var attempts: [Attempt] = []
         var requestErrors: [CallOutcome] = []
         var passing: CallOutcome?
+        var answered = false
         let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
 
         enum Event: Sendable {
@@ -384,6 +388,7 @@ extension ChainRouter {
                     continue
                 case .answer(let index, let outcome):
                     running -= 1
+                    if case .answered = outcome { answered = true }
                     switch outcome {
                     case .answered("result", let value, let upstream):
                         switch await check(value, index) {
@@ -421,6 +426,9 @@ extension ChainRouter {
         if let decided { return decided }
         if let passing { return passing }
         if let only = requestErrors.first { return only }
+        // Nobody answered at all: an outage, not a failed proof (and the cache may have a stale
+        // answer) — unless the upstreams left out are those whose answers failed verification.
+        if !answered && !hasLyingUpstreams { return .failed(.noUpstream(attempts)) }
         return .failed(.unproven("no upstream gave an answer that could be proven", attempts: attempts))
     }
 

@@ -218,6 +218,27 @@ import Testing
         #expect(slow <= 2, "\(slow) of 100 verified reads waited for the stalled face")
     }
 
+    /// A total outage is an outage (-32010), not a failed proof, so verified answers survive it
+    /// as stale ones (they were proven when they were kept).
+    @Test func aTotalOutageServesProvenAnswersStale() async throws {
+        let harness = try await GatewayHarness.start(blockTime: .seconds(3600),
+                                                     cache: .init(store: MemoryCacheStore(maxBytes: 8 << 20), staleIfError: .seconds(60))) {
+            Self.verifying(&$0)
+            $0.headFreshness = .milliseconds(300)
+        }
+        defer { Task { await harness.stop() } }
+        let params = #"["\#(Hex.encode(harness.simnet.chain.accounts[3].address))","latest"]"#
+        let proven = try await Self.ask(harness, "eth_getBalance", params)
+        #expect(proven.verified == "true")
+        try await harness.simnet.setFault(.down)
+        try await Task.sleep(for: .seconds(1))
+        let response = try await HTTPTestClient.request(.POST, harness.url, body: #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":\#(params)}"#)
+        #expect(response.headers.first(name: "X-Bulwark-Cache") == "stale", "\(response.text)")
+        #expect(try JSONValue.parse(response.body)["result"] == proven.json["result"])
+        let never = try await Self.ask(harness, "eth_getBalance", #"["\#(Hex.encode(harness.simnet.chain.accounts[4].address))","latest"]"#)
+        #expect(never.json["error"]?["code"] == .number(-32010), "\(never.json)")
+    }
+
     @Test func withOnlyLiarsLeftTheClientGetsMinus32011NotTheLie() async throws {
         let harness = try await GatewayHarness.start(blockTime: .seconds(3600), tune: Self.verifying)
         defer { Task { await harness.stop() } }
