@@ -15,6 +15,13 @@ import Testing
                                                     chain: "finalityDepth: 8")
         defer { gateway.remove(); try? FileManager.default.removeItem(atPath: cachePath) }
         let (address, config, serve) = (gateway.address, gateway.config, gateway.process)
+        // Answers are kept once the gateway knows the head and the finality boundary: wait for its first poll.
+        let polled = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < polled {
+            if let status = try? await HTTPTestClient.request(.GET, address + "/status"), let json = try? JSONValue.parse(status.body),
+               json["chains"]?.arrayValue?.first?["consensusHead"] == .string("0x1e") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         // Three final blocks, each asked twice (a miss, then a hit), and one balance at a final height.
         for number in 1...3 {
             for _ in 0..<2 {
