@@ -123,8 +123,9 @@ import Glibc
     @Test func domainFaultOverTheAdminAPI() async throws {
         let simnet = try await SimnetHarness.start()
         defer { Task { await simnet.stop() } }
+        // Generous: closing two listeners waits for their connections, slow on a busy machine.
         let response = try await HTTPTestClient.request(.POST, simnet.adminURL + "/faults",
-                                                        body: #"{"fault":"down","match":{"cloud":"aws","region":"us-east-1"}}"#)
+                                                        body: #"{"fault":"down","match":{"cloud":"aws","region":"us-east-1"}}"#, timeout: .seconds(20))
         #expect(response.status == .ok)
         #expect(try JSONValue.parse(response.body)["changed"] == .array([.string("alchemy-use1"), .string("infura-use1")]))
         for id in ["alchemy-use1", "infura-use1"] {
@@ -141,7 +142,7 @@ import Glibc
         let noMatch = try await HTTPTestClient.request(.POST, simnet.adminURL + "/faults", body: #"{"fault":"down","match":{"cloud":"oracle"}}"#)
         #expect(noMatch.status == .notFound)
 
-        let cleared = try await HTTPTestClient.request(.DELETE, simnet.adminURL + "/faults")
+        let cleared = try await HTTPTestClient.request(.DELETE, simnet.adminURL + "/faults", timeout: .seconds(20))
         #expect(cleared.status == .ok)
         #expect(try await HTTPTestClient.call(simnet.url("alchemy-use1"), "eth_chainId") == .string("0x539"))
         let mined = try await HTTPTestClient.request(.POST, simnet.adminURL + "/mine", body: #"{"blocks":3}"#)
