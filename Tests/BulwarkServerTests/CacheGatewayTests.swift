@@ -28,6 +28,14 @@ import Testing
         routing.hedging = try! HedgingPolicy(minimumDelay: .seconds(5), maximumDelay: .seconds(5), delayWithoutLatencyData: .seconds(5), maximumHedges: 1)
     }
 
+    /// Polls until the gateway's consensus head is the chain's (a poll can miss its deadline on a busy machine).
+    static func pollUntilCurrent(_ harness: GatewayHarness) async {
+        for _ in 0..<20 {
+            await harness.router.pollHeads()
+            if harness.router.consensusHead == harness.simnet.chain.headNumber { return }
+        }
+    }
+
     struct Answer {
         var status: Int
         var cache: String?
@@ -84,7 +92,7 @@ import Testing
             to: Array(repeating: 0x42, count: 20), value: [0x01, 0x00], privateKey: harness.simnet.chain.accounts[0].privateKey)
         _ = try harness.simnet.chain.submit(raw: transfer.raw)
         let head = harness.simnet.mine()
-        await harness.router.pollHeads()
+        await Self.pollUntilCurrent(harness)
         let fresh = try await Self.ask(harness, "eth_getBalance", params)
         #expect(fresh.cache == "miss")
         let truth = try #require(harness.simnet.chain.balance(of: account, atBlock: head))
@@ -169,7 +177,7 @@ import Testing
             _ = try chain.submit(raw: transfer.raw)
             harness.simnet.mine()
         }
-        await harness.router.pollHeads()
+        await Self.pollUntilCurrent(harness)
         let head = chain.headNumber
         let heights = (head - 3)...head
         var cachedBefore: [UInt64: JSONValue] = [:]
@@ -184,7 +192,7 @@ import Testing
         #expect(balanceBefore.result != nil)
 
         let reorg = try harness.simnet.reorg(depth: 3)
-        await harness.router.pollHeads()
+        await Self.pollUntilCurrent(harness)
         for number in heights {
             let answer = try await Self.ask(harness, "eth_getBlockByNumber", #"["\#(JSONValue.quantity(number).stringValue!)",false]"#)
             let served = answer.result?["hash"]?.stringValue
