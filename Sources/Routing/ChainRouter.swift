@@ -561,7 +561,7 @@ public final class ChainRouter: Service, Sendable {
         }
     }
 
-    private func record(_ index: Int, success latency: Duration) {
+    func record(_ index: Int, success latency: Duration) {
         let now = ContinuousClock.now
         state.withLock {
             $0.upstreams[index].health.record(.success(latency: latency), now: now)
@@ -570,7 +570,7 @@ public final class ChainRouter: Service, Sendable {
         metrics.attempt(upstream: upstreams[index].spec.id, outcome: "ok", latency: latency)
     }
 
-    private func record(_ index: Int, failure: UpstreamFailure) {
+    func record(_ index: Int, failure: UpstreamFailure) {
         let now = ContinuousClock.now
         state.withLock {
             $0.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
@@ -664,11 +664,6 @@ public final class ChainRouter: Service, Sendable {
             "verification.cooling": "\(cooling)",
         ])
     }
-
-    /// A batch sent outside `forward` (verified mode's header chains) counts like any attempt.
-    func recordBatchSuccess(_ index: Int, latency: Duration) { record(index, success: latency) }
-
-    func recordBatchFailure(_ index: Int) { record(index, failure: UpstreamFailure(.invalidResponse, "a batch went unanswered")) }
 
     /// Whether some upstream is excluded for an answer that failed verification.
     var hasLyingUpstreams: Bool {

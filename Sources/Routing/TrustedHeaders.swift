@@ -94,8 +94,9 @@ final class TrustedHeaders: Sendable {
         return entry
     }
 
-    /// A header that proves itself by its hash (a call that names the block by hash).
-    func insertSelfCertified(_ header: BlockHeader, hash: Bytes32) -> Entry? {
+    /// A header that proves itself by its hash (a call that names the block by hash). Not kept:
+    /// a block named by hash need not be the one the chain has at its number.
+    static func selfCertified(_ header: BlockHeader, hash: Bytes32) -> Entry? {
         guard header.hash == hash else { return nil }
         return Entry(hash: hash, header: header)
     }

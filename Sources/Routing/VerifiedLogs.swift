@@ -109,18 +109,8 @@ extension ChainRouter {
         var answeredBy = ""
         for entry in headers {
             guard let bloom = LogsBloom(bytes: entry.header.logsBloom), filter.mayMatch(bloom) else { continue }
-            let receiptsCall = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(entry.hash.description)]))
-            var receipts: [JSONValue] = []
-            let outcome = await proven(receiptsCall, deadline: deadline, auxiliary: true) { bytes, _ in
-                guard let json = try? JSONValue.parse(bytes), json != .null else { return .unprovable("no receipts for block \(entry.header.blockNumber)") }
-                guard case .array(let items) = json else { return .lie("not a list of receipts") }
-                do { _ = try ReceiptsVerifier.verify(receipts: json, receiptsRoot: entry.header.receiptsRoot) } catch {
-                    return .lie("the receipts of block \(entry.header.blockNumber) do not rebuild its receiptsRoot: \(error)")
-                }
-                receipts = items
-                return .proven(bytes)
-            }
-            guard case .verified(_, let upstream) = outcome else {
+            let (outcome, proven) = await provenReceipts(of: entry, deadline: deadline, auxiliary: true)
+            guard case .verified(_, let upstream) = outcome, let receipts = proven else {
                 if case .failed(let error) = outcome { return .failed(error) }
                 return .failed(.unproven("the receipts of block \(entry.header.blockNumber) could not be proven"))
             }
@@ -188,10 +178,10 @@ extension ChainRouter {
         let start = ContinuousClock.now
         guard timeout > .zero, let response = try? await upstreams[index].transport.post(ByteBuffer(string: body), timeout: timeout),
               response.status == 200, case .array(let answers)? = try? JSONValue.parse(Array(response.body.readableBytesView)) else {
-            recordBatchFailure(index)
+            record(index, failure: UpstreamFailure(.invalidResponse, "a batch went unanswered"))
             return Array(repeating: nil, count: calls.count)
         }
-        recordBatchSuccess(index, latency: ContinuousClock.now - start)
+        record(index, success: ContinuousClock.now - start)
         var results = [JSONValue?](repeating: nil, count: calls.count)
         for answer in answers {
             guard case .number(let id)? = answer["id"], let position = Int(exactly: id), results.indices.contains(position) else { continue }

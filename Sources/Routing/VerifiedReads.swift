@@ -180,7 +180,7 @@ extension ChainRouter {
         var found: TrustedHeaders.Entry?
         let outcome = await proven(call, deadline: deadline, auxiliary: true) { bytes, _ in
             guard let block = try? JSONValue.parse(bytes), block != .null else { return .unprovable("no block with that hash") }
-            guard let header = try? BlockHeader(json: block), let entry = self.trustedHeaders?.insertSelfCertified(header, hash: hash) else {
+            guard let header = try? BlockHeader(json: block), let entry = TrustedHeaders.selfCertified(header, hash: hash) else {
                 return .lie("the header does not hash to \(text)")
             }
             found = entry
@@ -295,17 +295,7 @@ extension ChainRouter {
             }
             guard header.hash.description == blockHash.lowercased() else { return .lie("a receipt from a block not on the trusted chain") }
             // The receipt must be one of the block's receipts, and those must rebuild receiptsRoot.
-            let listCall = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(header.hash.description)]))
-            var proven: [JSONValue]?
-            _ = await self.proven(listCall, deadline: deadline, auxiliary: true) { listBytes, _ in
-                guard let receipts = try? JSONValue.parse(listBytes), case .array(let items) = receipts else { return .lie("not a list of receipts") }
-                do { _ = try ReceiptsVerifier.verify(receipts: receipts, receiptsRoot: header.header.receiptsRoot) } catch {
-                    return .lie("the block's receipts do not rebuild its receiptsRoot: \(error)")
-                }
-                proven = items
-                return .proven(listBytes)
-            }
-            guard let proven else { return .unprovable("the receipts of block \(number) could not be proven") }
+            guard let proven = await self.provenReceipts(of: header, deadline: deadline, auxiliary: true).receipts else { return .unprovable("the receipts of block \(number) could not be proven") }
             guard let match = proven.first(where: { $0["transactionHash"]?.stringValue?.lowercased() == hashText.lowercased() }) else {
                 return .lie("the transaction is not among the proven receipts of the block it names")
             }
@@ -320,14 +310,25 @@ extension ChainRouter {
         case .success(let entry): header = entry
         case .failure(let error): return .failed(error)
         }
-        let forwarded = RPCCall(id: call.id, method: call.method, params: .array([.string(header.hash.description)]))
-        return await proven(forwarded, deadline: deadline) { bytes, _ in
-            guard let receipts = try? JSONValue.parse(bytes), receipts != .null else { return .unprovable("no receipts for a block the trusted chain has") }
-            do { _ = try ReceiptsVerifier.verify(receipts: receipts, receiptsRoot: header.header.receiptsRoot) } catch {
-                return .lie("the receipts do not rebuild receiptsRoot of block \(header.header.blockNumber): \(error)")
+        return await provenReceipts(of: header, deadline: deadline, auxiliary: false).outcome
+    }
+
+    /// The receipts of a trusted block, asked by its hash and proven against its `receiptsRoot`
+    /// (`auxiliary`: asked to prove another answer, so upstream errors only mean "not proven").
+    func provenReceipts(of block: TrustedHeaders.Entry, deadline: ContinuousClock.Instant, auxiliary: Bool) async -> (outcome: CallOutcome, receipts: [JSONValue]?) {
+        let call = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(block.hash.description)]))
+        let number = block.header.blockNumber
+        var receipts: [JSONValue]?
+        let outcome = await proven(call, deadline: deadline, auxiliary: auxiliary) { bytes, _ in
+            guard let json = try? JSONValue.parse(bytes), json != .null else { return .unprovable("no receipts for block \(number), which the trusted chain has") }
+            guard case .array(let items) = json else { return .lie("not a list of receipts") }
+            do { _ = try ReceiptsVerifier.verify(receipts: json, receiptsRoot: block.header.receiptsRoot) } catch {
+                return .lie("the receipts of block \(number) do not rebuild its receiptsRoot: \(error)")
             }
+            receipts = items
             return .proven(bytes)
         }
+        return (outcome, receipts)
     }
 
     // MARK: Asking until something is proven
