@@ -131,15 +131,10 @@ import Testing
     }
 
     @Test func aSQLiteCacheAnswersAfterARestartWithEveryUpstreamDown() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-restart-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("cache.sqlite").path
-
-        var configuration = SimnetHarness.configuration()
-        configuration.blockTime = nil
-        let simnet = Simnet(configuration: configuration)
-        try await simnet.start()
+        let file = try TemporarySQLiteFile()
+        defer { file.remove() }
+        let path = file.path
+        let simnet = try await SimnetHarness.start()
         defer { Task { await simnet.stop() } }
         simnet.mine(20)
 

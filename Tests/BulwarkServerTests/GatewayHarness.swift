@@ -1,4 +1,5 @@
 import Failsafe
+import Foundation
 import BulwarkServer
 import Cache
 import EthereumKit
@@ -79,6 +80,19 @@ final class GatewayHarness: Sendable {
     func failUSEast(_ fault: Fault) async throws {
         try await simnet.setFault(fault, matching: ["cloud": "aws", "region": "us-east-1"])
     }
+}
+
+/// A SQLite cache file in a temporary directory of its own, removed with it.
+struct TemporarySQLiteFile {
+    let directory: URL
+    var path: String { directory.appendingPathComponent("cache.sqlite").path }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
 }
 
 /// What a client loop saw.

@@ -165,14 +165,10 @@ import Testing
     /// Final trusted headers are kept in the cache store: a restarted gateway that can reach only
     /// one failure domain (no quorum) still proves reads at blocks whose headers it trusted before.
     @Test func trustedHeadersOutliveARestartInTheCacheStore() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulwark-headers-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("cache.sqlite").path
-        var configuration = SimnetHarness.configuration()
-        configuration.blockTime = nil
-        let simnet = Simnet(configuration: configuration)
-        try await simnet.start()
+        let file = try TemporarySQLiteFile()
+        defer { file.remove() }
+        let path = file.path
+        let simnet = try await SimnetHarness.start()
         defer { Task { await simnet.stop() } }
         simnet.mine(30)
         let accounts = simnet.chain.accounts.map { Hex.encode($0.address) }
