@@ -154,13 +154,8 @@ public final class Gateway: Sendable {
         var seen: [String] = []
         for case let id? in upstreams where !id.isEmpty && !seen.contains(id) { seen.append(id) }
         var headers = [("Content-Type", "application/json")]
-        switch cache {
-        case .hit: headers.append(("X-Bulwark-Cache", "hit"))
-        case .miss: headers.append(("X-Bulwark-Cache", "miss"))
-        case .stale(let age):
-            headers.append(("X-Bulwark-Cache", "stale"))
-            headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds)))
-        }
+        headers.append(("X-Bulwark-Cache", cache.name))
+        if case .stale(let age) = cache { headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds))) }
         if !seen.isEmpty { headers.append(("X-Bulwark-Upstream", seen.joined(separator: ","))) }
         if let verified { headers.append(("X-Bulwark-Verified", verified ? "true" : "false")) }
         return headers

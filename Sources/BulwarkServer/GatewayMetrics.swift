@@ -33,12 +33,7 @@ final class GatewayMetrics: Sendable {
         case .local, .cached, .verified: result = "ok"
         case .failed(let error): result = "gateway_error_\(-error.code)"
         }
-        let cache: String
-        switch outcome.cacheStatus {
-        case .hit: cache = "hit"
-        case .miss: cache = "miss"
-        case .stale: cache = "stale"
-        }
+        let cache = outcome.cacheStatus.name
         let counterKey = Key(chain: chain, method: name, outcome: result, cache: cache)
         let counter = counters.withLock { counters in
             if let existing = counters[counterKey] { return existing }

@@ -122,6 +122,15 @@ public enum CacheStatus: Sendable, Equatable {
     /// Served from an older answer because no upstream could answer.
     case stale(age: Duration)
 
+    /// The word `X-Bulwark-Cache` and the metrics use: `hit`, `miss` or `stale`.
+    public var name: String {
+        switch self {
+        case .hit: "hit"
+        case .miss: "miss"
+        case .stale: "stale"
+        }
+    }
+
     /// The status of a batch: `hit` only if every part hit, `stale` (the oldest age) if any part was stale.
     public static func combined(_ parts: [CacheStatus]) -> CacheStatus {
         var oldest: Duration?
