@@ -1,6 +1,11 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+/// The libraries on the forwarding path are compiled so that other modules can specialise and
+/// inline their generic code (the policy types are generic over their clock): without it every
+/// call pays for runtime generics.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"])]
+
 let package = Package(
     name: "bulwark",
     platforms: [.macOS(.v15)],
@@ -16,7 +21,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -41,7 +45,7 @@ let package = Package(
         ),
         // Resilience policy as pure state machines over an injected clock: circuit breaker,
         // rate limiter, rolling latency and error windows, backoff, hedging, deadlines, consensus head.
-        .target(name: "Failsafe"),
+        .target(name: "Failsafe", swiftSettings: hotPath),
         // Upstream transport: pooled keep-alive HTTP/1.1 connections (TLS for https) on
         // SwiftNIO event loops, with per-attempt timeouts and classified failures.
         .target(
@@ -96,7 +100,10 @@ let package = Package(
                 "Routing",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -141,8 +148,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -153,7 +160,6 @@ let package = Package(
             name: "Chaos",
             dependencies: [
                 "BulwarkServer", "Routing", "Failsafe", "Simnet", "Upstreams", "EthereumKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

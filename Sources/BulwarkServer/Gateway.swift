@@ -1,5 +1,4 @@
 import EthereumKit
-import Hummingbird
 import Logging
 import NIOCore
 import Routing
@@ -27,7 +26,7 @@ public struct GatewayLimits: Sendable {
     public init() {}
 }
 
-/// An HTTP answer of the edge, before it becomes a Hummingbird `Response`.
+/// An HTTP answer of the edge, before it is written to the connection.
 public struct EdgeResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
@@ -75,6 +74,11 @@ public final class Gateway: Sendable {
 
     /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body`.
     public func handle(route: String?, body: [UInt8]) async -> EdgeResponse {
+        await handle(route: route, body: ByteBuffer(bytes: body))
+    }
+
+    /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body` as it arrived.
+    public func handle(route: String?, body: ByteBuffer) async -> EdgeResponse {
         let chain: GatewayChain
         if let route {
             guard let match = chains.first(where: { $0.name == route }) else {
@@ -89,11 +93,11 @@ public final class Gateway: Sendable {
             }
             chain = chains[0]
         }
-        guard body.count <= limits.maxBodyBytes else {
-            return Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.count) bytes; this gateway accepts at most \(limits.maxBodyBytes)")))
+        guard body.readableBytes <= limits.maxBodyBytes else {
+            return Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.readableBytes) bytes; this gateway accepts at most \(limits.maxBodyBytes)")))
         }
         let request: JSONValue
-        do { request = try JSONValue.parse(body) } catch {
+        do { request = try JSONValue.parse(body.readableBytesView) } catch {
             return Self.error(.parseError(error.message))
         }
         let deadline = ContinuousClock.now + limits.requestTimeout

@@ -1,7 +1,6 @@
 import BulwarkServer
 import EthereumKit
 import Failsafe
-import Hummingbird
 import Logging
 import NIOCore
 import Routing
@@ -100,11 +99,11 @@ public enum ChaosMatrix {
         let router = try ChainRouter(configuration: routing, logger: quiet)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)], logger: quiet)
         let bound = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }
+        let server = gateway.server(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }
         let tasks = [
             Task { try? await simnet.run() },
             Task { try? await router.run() },
-            Task { try? await application.runService() },
+            Task { try? await server.run() },
         ]
         defer { for task in tasks { task.cancel() } }
         while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }

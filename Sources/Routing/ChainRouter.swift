@@ -47,8 +47,12 @@ public final class ChainRouter: Service, Sendable {
         /// The highest `finalized` block two failure domains agree on.
         var finalized: UInt64?
         var polls = 0
-        var nextRequestId = 1
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64()
+        /// Each upstream's score and whether it may be tried, as of `candidatesAt`: computing
+        /// them walks latency windows, too much for every call. Admission stays exact (`admit`);
+        /// a failure or a head poll refreshes them at once.
+        var candidates: [(score: Double, mayTryNow: Bool)] = []
+        var candidatesAt: ContinuousClock.Instant?
     }
 
     public let configuration: RouterConfiguration
@@ -58,8 +62,11 @@ public final class ChainRouter: Service, Sendable {
     let trustedHeaders: TrustedHeaders?
     let upstreams: [Upstream]
     private let state: Mutex<State>
-    /// Calls in flight by method and parameters: identical concurrent calls share one upstream call.
-    private let inFlight = Mutex<[String: Task<CallOutcome, Never>]>([:])
+    private let requestIds = Atomic<Int>(0)
+    let upstreamIds: [String]
+    /// Calls in flight by method and parameters, with the calls waiting for their answer:
+    /// identical concurrent calls share one upstream call.
+    private let inFlight = Mutex<[String: [CheckedContinuation<CallOutcome?, Never>]]>([:])
     private let selector = UpstreamSelector(strategy: .powerOfTwoChoices)
     private let logger: Logger
     private let metrics: RoutingMetrics
@@ -79,6 +86,7 @@ public final class ChainRouter: Service, Sendable {
             states.append(UpstreamState(health: UpstreamHealth(configuration: Self.healthConfiguration(configuration.health, maxRps: spec.maxRps))))
         }
         self.upstreams = upstreams
+        upstreamIds = upstreams.map(\.spec.id)
         state = Mutex(State(upstreams: states))
         metrics = RoutingMetrics(chain: configuration.chainName, upstreamIds: configuration.upstreams.map(\.id))
     }
@@ -227,41 +235,58 @@ public final class ChainRouter: Service, Sendable {
         return nil
     }
 
-    /// Joins an identical call already in flight, or starts one that later identical calls can
-    /// join. The call that starts it keeps its answer in the cache (`caching`).
+    /// Joins an identical call already in flight, or makes it, in this task, while later identical
+    /// calls wait for its answer. The call that makes it keeps its answer in the cache (`caching`).
     private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
         var key = call.method
         call.params?.write(to: &key)
-        let crossCheck = configuration.crossCheckedMethods.contains(call.method)
-        let (task, isOwner) = inFlight.withLock { inFlight -> (Task<CallOutcome, Never>, Bool) in
-            if let running = inFlight[key] { return (running, false) }
-            let task = Task {
-                let outcome: CallOutcome
-                if self.trustedHeaders != nil, Self.verifiableMethods.contains(call.method) {
-                    outcome = await self.verified(call, deadline: deadline)
-                } else if crossCheck {
-                    outcome = await self.crossChecked(call, deadline: deadline)
-                } else {
-                    outcome = await self.forward(call, deadline: deadline)
-                }
-                // Verified mode keeps only proven answers of the methods it verifies.
-                let keep: [UInt8]? = switch outcome {
-                case .verified(let value, _): value
-                case .answered("result", let value, _) where self.trustedHeaders == nil || !Self.verifiableMethods.contains(call.method): value
-                default: nil
-                }
-                if let caching, let value = keep {
-                    await caching.cache.remember(method: call.method, params: caching.params, clientParams: caching.clientParams, result: value,
-                                                 rule: caching.rule, chain: self.cacheChainView, generation: caching.generation)
-                }
+        while true {
+            let isOwner = inFlight.withLock { inFlight in
+                guard inFlight[key] == nil else { return false }
+                inFlight[key] = []
+                return true
+            }
+            if isOwner {
+                let outcome = await make(call, deadline: deadline, caching: caching)
+                for waiter in inFlight.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: outcome) }
                 return outcome
             }
-            inFlight[key] = task
-            return (task, true)
+            let shared: CallOutcome? = await withCheckedContinuation { continuation in
+                let joined = inFlight.withLock { inFlight in
+                    guard inFlight[key] != nil else { return false }
+                    inFlight[key]!.append(continuation)
+                    return true
+                }
+                // The call ended between the two looks: make it again.
+                if !joined { continuation.resume(returning: nil) }
+            }
+            if let shared {
+                metrics.coalesced.increment()
+                return shared
+            }
         }
-        if !isOwner { metrics.coalesced.increment() }
-        let outcome = await task.value
-        if isOwner { inFlight.withLock { _ = $0.removeValue(forKey: key) } }
+    }
+
+    /// Asks the upstreams (verifying or cross-checking where configured) and keeps the answer.
+    private func make(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
+        let outcome: CallOutcome
+        if trustedHeaders != nil, Self.verifiableMethods.contains(call.method) {
+            outcome = await verified(call, deadline: deadline)
+        } else if configuration.crossCheckedMethods.contains(call.method) {
+            outcome = await crossChecked(call, deadline: deadline)
+        } else {
+            outcome = await forward(call, deadline: deadline)
+        }
+        // Verified mode keeps only proven answers of the methods it verifies.
+        let keep: [UInt8]? = switch outcome {
+        case .verified(let value, _): value
+        case .answered("result", let value, _) where trustedHeaders == nil || !Self.verifiableMethods.contains(call.method): value
+        default: nil
+        }
+        if let caching, let value = keep {
+            await caching.cache.remember(method: call.method, params: caching.params, clientParams: caching.clientParams, result: value,
+                                         rule: caching.rule, chain: cacheChainView, generation: caching.generation)
+        }
         return outcome
     }
 
@@ -276,7 +301,7 @@ public final class ChainRouter: Service, Sendable {
     /// is blamed — a client cannot open every circuit with bad requests.
     func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
         let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
-        var round = RoundRecord(upstreamIds: upstreams.map(\.spec.id))
+        var round = RoundRecord(upstreamIds: upstreamIds)
         let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
         for attempt in 0..<(only == nil ? 3 : 1) {
             let order = plan(block: block).filter { only?.contains($0) ?? true }
@@ -392,6 +417,7 @@ public final class ChainRouter: Service, Sendable {
 
             /// The attempts still running lost to `winner`.
             func abandonLosers(winner: Int) {
+                guard running.contains(where: { $0.key != winner }) else { return group.cancelAll() }
                 let now = ContinuousClock.now
                 let slow = max(slowThreshold(), .milliseconds(200))
                 for (index, start) in running where index != winner {
@@ -524,6 +550,12 @@ public final class ChainRouter: Service, Sendable {
     func plan(block: UInt64? = nil) -> [Int] {
         let now = ContinuousClock.now
         return state.withLock { state in
+            if state.candidatesAt.map({ now - $0 > Self.candidateRefresh }) ?? true {
+                state.candidates = state.upstreams.map { upstream in
+                    (upstream.health.score(now: now), upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now))
+                }
+                state.candidatesAt = now
+            }
             let candidates = state.upstreams.indices.map { index in
                 let upstream = state.upstreams[index]
                 // Heads are known as of the last poll, so near the consensus head an upstream within
@@ -539,9 +571,8 @@ public final class ChainRouter: Service, Sendable {
                     hasBlock = current
                 }
                 return UpstreamSelector.Candidate(
-                    id: index, domain: upstreams[index].spec.domain, score: upstream.health.score(now: now),
-                    mayTryNow: upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now),
-                    hasBlock: hasBlock
+                    id: index, domain: upstreams[index].spec.domain, score: state.candidates[index].score,
+                    mayTryNow: state.candidates[index].mayTryNow, hasBlock: hasBlock
                 )
             }
             var plan = selector.order(candidates, using: &state.random)
@@ -552,6 +583,9 @@ public final class ChainRouter: Service, Sendable {
             return plan
         }
     }
+
+    /// How long the scores behind `plan` are reused while nothing failed.
+    static let candidateRefresh: Duration = .milliseconds(20)
 
     private func admit(_ index: Int) -> Bool {
         let now = ContinuousClock.now
@@ -576,6 +610,7 @@ public final class ChainRouter: Service, Sendable {
             $0.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
             $0.upstreams[index].failures += 1
             $0.upstreams[index].lastFailure = failure.description
+            $0.candidatesAt = nil
         }
         metrics.attempt(upstream: upstreams[index].spec.id, outcome: RoutingMetrics.outcome(failure), latency: nil)
     }
@@ -610,10 +645,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     private func nextRequestId() -> Int {
-        state.withLock { state in
-            defer { state.nextRequestId &+= 1 }
-            return state.nextRequestId
-        }
+        requestIds.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     private func describeUnavailable(_ id: String) -> String {
@@ -655,6 +687,7 @@ public final class ChainRouter: Service, Sendable {
         let cooling = configuration.verification?.coolingPeriod ?? .seconds(60)
         state.withLock {
             $0.upstreams[index].lyingUntil = now + cooling
+            $0.candidatesAt = nil
             $0.upstreams[index].failedVerifications += 1
             $0.upstreams[index].lastFailure = "failed verification: \(evidence)"
         }
@@ -698,6 +731,7 @@ public final class ChainRouter: Service, Sendable {
         let until = ContinuousClock.now + length
         state.withLock { state in
             for index in matched { state.upstreams[index].health.takeOutOfService(until: until) }
+            state.candidatesAt = nil
         }
         return matched.map { upstreams[$0].spec.id }
     }
@@ -705,6 +739,7 @@ public final class ChainRouter: Service, Sendable {
     public func endDrill() {
         state.withLock { state in
             for index in state.upstreams.indices { state.upstreams[index].health.returnToService() }
+            state.candidatesAt = nil
         }
     }
 
@@ -789,6 +824,7 @@ public final class ChainRouter: Service, Sendable {
             }
             state.finalized = ConsensusHead(reports: finalizedReports)?.number
             if answered { state.lastHeadAnswer = now }
+            state.candidatesAt = nil
             for index in state.upstreams.indices {
                 state.upstreams[index].health.isLagging = !(state.consensus?.mayServeHeadDependentCalls(index) ?? true)
                 let up = state.upstreams[index].chainIdMatches != false && state.upstreams[index].health.state(now: now) == .healthy

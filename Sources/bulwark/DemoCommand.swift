@@ -3,7 +3,6 @@ import ArgumentParser
 import BulwarkServer
 import Cache
 import EthereumKit
-import Hummingbird
 import Logging
 import NIOCore
 import Routing
@@ -50,10 +49,10 @@ struct DemoCommand: AsyncParsableCommand {
         let router = try ChainRouter(configuration: routing, cache: cache, logger: quiet)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)], logger: quiet)
         let bound = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: port) { port in bound.withLock { $0 = port } }
+        let server = gateway.server(host: "127.0.0.1", port: port) { port in bound.withLock { $0 = port } }
         let simnetTask = Task { try? await simnet.run() }
         let routerTask = Task { try? await router.run() }
-        let serverTask = Task { try await application.runService() }
+        let serverTask = Task { try await server.run() }
         defer {
             simnetTask.cancel()
             routerTask.cancel()

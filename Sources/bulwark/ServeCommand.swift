@@ -2,7 +2,6 @@ import ArgumentParser
 import BulwarkCore
 import BulwarkServer
 import Cache
-import Hummingbird
 import Logging
 import Metrics
 import Prometheus
@@ -96,11 +95,11 @@ struct ServeCommand: AsyncParsableCommand {
         let gateway = Gateway(chains: chains, limits: limits, adminKey: configuration.auth?.adminKey,
                               clientKeys: configuration.auth?.keys.map(\.key) ?? [], logger: logger)
         let listen = configuration.server.listen
-        let application = gateway.application(host: listen.host, port: listen.port, metricsRegistry: registry) { port in
+        let server = gateway.server(host: listen.host, port: listen.port, metricsRegistry: registry) { port in
             logger.info("listening", metadata: ["server.address": "http://\(listen.host.contains(":") ? "[\(listen.host)]" : listen.host):\(port)"])
         }
         let group = ServiceGroup(configuration: .init(
-            services: routers.map { .init(service: $0) } + [.init(service: application)],
+            services: routers.map { .init(service: $0) } + [.init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -1,4 +1,6 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -38,4 +40,7 @@ func printError(_ message: String) {
     _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
+// Swift concurrency runs on the server's event loops: a call's tasks, its upstream I/O and its
+// answer stay on the thread its connection lives on, with no hop to a separate thread pool.
+NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 await runBulwark()

@@ -3,7 +3,6 @@ import Foundation
 import BulwarkServer
 import Cache
 import EthereumKit
-import Hummingbird
 import Metrics
 import Prometheus
 import Routing
@@ -46,11 +45,11 @@ final class GatewayHarness: Sendable {
         let router = try ChainRouter(configuration: routing, cache: cache.map { ResponseCache(chainName: chain, configuration: $0) })
         let gateway = Gateway(chains: [GatewayChain(name: chain, router: router, allows: allows)], limits: limits, adminKey: adminKey)
         let port = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0, metricsRegistry: metricsRegistry) { bound in port.withLock { $0 = bound } }
+        let server = gateway.server(host: "127.0.0.1", port: 0, metricsRegistry: metricsRegistry) { bound in port.withLock { $0 = bound } }
         var tasks: [Task<Void, Never>] = []
         if existing == nil { tasks.append(Task { try? await simnet.run() }) }
         if pollsHeads { tasks.append(Task { try? await router.run() }) }
-        tasks.append(Task { try? await application.runService() })
+        tasks.append(Task { try? await server.run() })
         while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         // A busy machine can make a poll miss its deadline: the harness starts with a known head.
         for _ in 0..<20 where router.consensusHead == nil { await router.pollHeads() }

@@ -1,7 +1,6 @@
 import BulwarkServer
 import EthereumKit
 import Failsafe
-import Hummingbird
 import Routing
 import SimnetTesting
 import Synchronization
@@ -43,10 +42,10 @@ final class ReplayGateway: Sendable {
         let router = try ChainRouter(configuration: routing)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
         let port = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
+        let server = gateway.server(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
         let tasks: [Task<Void, Never>] = [
             Task { try? await router.run() },
-            Task { try? await application.runService() },
+            Task { try? await server.run() },
         ]
         let started = ReplayGateway(faces: faces, router: router, url: "", tasks: tasks)
         let deadline = ContinuousClock.now + .seconds(10)

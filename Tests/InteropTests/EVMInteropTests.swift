@@ -214,8 +214,8 @@ func churn(_ node: EVMNode, period: Duration, rounds: Int) async -> (kills: Int,
         let router = try ChainRouter(configuration: routing)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
         let port = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
-        let services = [Task { try? await router.run() }, Task { try? await application.runService() }]
+        let server = gateway.server(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
+        let services = [Task { try? await router.run() }, Task { try? await server.run() }]
         defer { for task in services { task.cancel() } }
         for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         let bound = try #require(port.withLock { $0 }, "the gateway did not start")

@@ -50,8 +50,8 @@ import Testing
         let router = try ChainRouter(configuration: routing)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
         let bound = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }
-        let services = [Task { try? await router.run() }, Task { try? await application.runService() }]
+        let server = gateway.server(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }
+        let services = [Task { try? await router.run() }, Task { try? await server.run() }]
         defer { for service in services { service.cancel() } }
         while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         await router.pollHeads()

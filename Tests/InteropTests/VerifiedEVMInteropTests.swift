@@ -30,8 +30,8 @@ struct VerifyingEVMGateway {
         let router = try ChainRouter(configuration: routing)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
         let port = Mutex<Int?>(nil)
-        let application = gateway.application(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
-        let services: [Task<Void, Never>] = [Task { try? await router.run() }, Task { try? await application.runService() }]
+        let server = gateway.server(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }
+        let services: [Task<Void, Never>] = [Task { try? await router.run() }, Task { try? await server.run() }]
         for _ in 0..<500 where port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         guard let bound = port.withLock({ $0 }) else {
             for task in services { task.cancel() }

@@ -1,0 +1,184 @@
+import NIOCore
+import NIOHTTP1
+import Prometheus
+
+/// One client connection of the gateway's HTTP edge. Requests are answered one at a time, in
+/// order (pipelined ones wait here, read but not started); the body is kept
+/// as the `ByteBuffer` it arrived in and handed to the gateway without a copy. JSON-RPC calls
+/// run as a task that, with the event loops as Swift's executor, stays on this connection's
+/// thread; every other route is answered right here.
+final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Sent through the pipeline when the server shuts down gracefully: close once idle.
+    struct Quiesce {}
+
+    private let gateway: Gateway
+    private let metricsRegistry: PrometheusCollectorRegistry?
+
+    /// One request as read from the connection.
+    private struct Request {
+        var head: HTTPRequestHead
+        var route: EdgeRoute
+        var body: ByteBuffer?
+        var bodyTooLarge = false
+    }
+
+    /// The request being read.
+    private var incoming: Request?
+    /// Requests read while an earlier one is being answered (HTTP/1.1 pipelining), answered in order.
+    private var waiting = CircularBuffer<Request>(initialCapacity: 2)
+    /// A request is being answered (its response not yet written).
+    private var answering = false
+    private var quiescing = false
+    /// More pipelined requests than this close the connection.
+    static let maxWaitingRequests = 16
+
+    init(gateway: Gateway, metricsRegistry: PrometheusCollectorRegistry?) {
+        self.gateway = gateway
+        self.metricsRegistry = metricsRegistry
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            incoming = Request(head: head, route: EdgeRoute(method: head.method, uri: head.uri))
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
+        case .body(var part):
+            guard incoming != nil, let limit = incoming!.route.bodyLimit(rpc: gateway.limits.maxBodyBytes), !incoming!.bodyTooLarge else { return }
+            if (incoming!.body?.readableBytes ?? 0) + part.readableBytes > limit {
+                incoming!.bodyTooLarge = true
+                incoming!.body = nil
+            } else if incoming!.body == nil {
+                incoming!.body = part
+            } else {
+                incoming!.body!.writeBuffer(&part)
+            }
+        case .end:
+            guard let request = incoming else { return }
+            incoming = nil
+            if answering {
+                guard waiting.count < Self.maxWaitingRequests else { return context.close(promise: nil) }
+                waiting.append(request)
+            } else {
+                answering = true
+                respond(to: request, context: context)
+            }
+        }
+    }
+
+    private func respond(to request: Request, context: ChannelHandlerContext) {
+        let head = request.head
+        let route = request.route
+        let keepAlive = head.isKeepAlive
+        if request.bodyTooLarge {
+            let limit = route.bodyLimit(rpc: gateway.limits.maxBodyBytes) ?? 0
+            let response = Gateway.error(.init(code: -32600, httpStatus: 413, message: "request too large",
+                                               data: .string("this gateway accepts bodies of at most \(limit) bytes")))
+            // The rest of an oversized body is not read: the connection ends with this answer.
+            return write(response, version: head.version, keepAlive: false, context: context)
+        }
+        switch route {
+        case .rpc(let chain, let pathKey):
+            guard gateway.isClientAllowed(apiKey: pathKey ?? head.headers.first(name: "x-api-key")) else {
+                return write(EdgeResponse(status: 401, headers: [("Content-Type", "application/json")],
+                                          body: #"{"error":"missing or unknown API key: send it in X-Api-Key or as the last path segment"}"#),
+                             version: head.version, keepAlive: keepAlive, context: context)
+            }
+            let gateway = self.gateway
+            let body = request.body ?? ByteBuffer()
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+            Task {
+                let response = await gateway.handle(route: chain, body: body)
+                if loop.inEventLoop {
+                    bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context)
+                } else {
+                    loop.execute { bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context) }
+                }
+            }
+        case .health:
+            write(.text(200, "ok\n"), version: head.version, keepAlive: keepAlive, context: context)
+        case .readiness:
+            let (ready, reason) = gateway.readiness()
+            write(.text(ready ? 200 : 503, reason + "\n"), version: head.version, keepAlive: keepAlive, context: context)
+        case .status:
+            write(EdgeResponse(status: 200, headers: [("Content-Type", "application/json")], body: gateway.statusJSON().serialized()),
+                  version: head.version, keepAlive: keepAlive, context: context)
+        case .metrics:
+            var text: [UInt8] = []
+            metricsRegistry?.emit(into: &text)
+            write(EdgeResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: String(decoding: text, as: UTF8.self)),
+                  version: head.version, keepAlive: keepAlive, context: context)
+        case .startDrill, .endDrill:
+            let response: EdgeResponse
+            if !gateway.isAdmin(apiKey: Self.adminKey(head.headers)) {
+                response = Gateway.adminError(401, "admin endpoints need the admin key")
+            } else if route == .startDrill {
+                response = gateway.startDrill(body: Array((request.body ?? ByteBuffer()).readableBytesView))
+            } else {
+                response = gateway.endDrill()
+            }
+            write(response, version: head.version, keepAlive: keepAlive, context: context)
+        case .notFound:
+            write(EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
+                               body: #"{"error":"no such endpoint: see /status, /metrics, /healthz, /readyz, or POST JSON-RPC to /{chain}"}"#),
+                  version: head.version, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    /// The admin key from `X-Api-Key` or `Authorization: Bearer`.
+    static func adminKey(_ headers: HTTPHeaders) -> String? {
+        if let key = headers.first(name: "x-api-key") { return key }
+        guard let authorization = headers.first(name: "authorization"), authorization.hasPrefix("Bearer ") else { return nil }
+        return String(authorization.dropFirst(7))
+    }
+
+    /// Writes the answer of the request being answered, then starts on the next one waiting.
+    private func write(_ response: EdgeResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        answering = false
+        let keepAlive = keepAlive && !(quiescing && waiting.isEmpty)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 2)
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        var body = context.channel.allocator.buffer(capacity: response.body.utf8.count)
+        body.writeString(response.body)
+        if response.status != 204 && response.status != 304 { headers.add(name: "Content-Length", value: String(body.readableBytes)) }
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if version == .http1_0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if let next = waiting.popFirst() {
+                answering = true
+                respond(to: next, context: context)
+            }
+        } else {
+            waiting.removeAll()
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is Quiesce else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        if !answering && incoming == nil { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+extension EdgeResponse {
+    static func text(_ status: Int, _ text: String) -> EdgeResponse {
+        EdgeResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: text)
+    }
+}
