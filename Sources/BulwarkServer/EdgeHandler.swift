@@ -9,7 +9,7 @@ import Prometheus
 /// thread; every other route is answered right here.
 final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = ByteBuffer
 
     /// Sent through the pipeline when the server shuts down gracefully: close once idle.
     struct Quiesce {}
@@ -45,7 +45,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             incoming = Request(head: head, route: EdgeRoute(method: head.method, uri: head.uri))
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
             }
         case .body(var part):
             guard incoming != nil, let limit = incoming!.route.bodyLimit(rpc: gateway.limits.maxBodyBytes), !incoming!.bodyTooLarge else { return }
@@ -88,12 +88,16 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
                                           body: #"{"error":"missing or unknown API key: send it in X-Api-Key or as the last path segment"}"#),
                              version: head.version, keepAlive: keepAlive, context: context)
             }
+            let pending: Gateway.PendingRequest
+            switch gateway.prepare(route: chain, body: request.body ?? ByteBuffer()) {
+            case .respond(let response): return write(response, version: head.version, keepAlive: keepAlive, context: context)
+            case .execute(let request): pending = request
+            }
             let gateway = self.gateway
-            let body = request.body ?? ByteBuffer()
             let loop = context.eventLoop
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
             Task {
-                let response = await gateway.handle(route: chain, body: body)
+                let response = await gateway.finish(pending)
                 if loop.inEventLoop {
                     bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context)
                 } else {
@@ -138,31 +142,50 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Writes the answer of the request being answered, then starts on the next one waiting.
+    /// The response is serialised here into one buffer, one write: the gateway's headers are
+    /// its own (no validation pass needed) and an encoder handler would cost more than this.
     private func write(_ response: EdgeResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
         answering = false
         let keepAlive = keepAlive && !(quiescing && waiting.isEmpty)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headers.count + 2)
-        for (name, value) in response.headers { headers.add(name: name, value: value) }
-        var body = context.channel.allocator.buffer(capacity: response.body.utf8.count)
-        body.writeString(response.body)
-        if response.status != 204 && response.status != 304 { headers.add(name: "Content-Length", value: String(body.readableBytes)) }
-        if !keepAlive {
-            headers.add(name: "Connection", value: "close")
-        } else if version == .http1_0 {
-            headers.add(name: "Connection", value: "keep-alive")
+        let bodyLength = response.body.utf8.count
+        var buffer = context.channel.allocator.buffer(capacity: 160 + bodyLength)
+        buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString(String(response.status))
+        buffer.writeStaticString(" ")
+        buffer.writeString(HTTPResponseStatus(statusCode: response.status).reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        for (name, value) in response.headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            // Header values are the gateway's own; a line break would still split the response.
+            if value.utf8.contains(where: { $0 == 10 || $0 == 13 }) {
+                buffer.writeString(String(value.unicodeScalars.filter { $0 != "\n" && $0 != "\r" }))
+            } else {
+                buffer.writeString(value)
+            }
+            buffer.writeStaticString("\r\n")
         }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
-        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        if response.status != 204 && response.status != 304 {
+            buffer.writeStaticString("Content-Length: ")
+            buffer.writeString(String(bodyLength))
+            buffer.writeStaticString("\r\n")
+        }
+        if !keepAlive {
+            buffer.writeStaticString("Connection: close\r\n")
+        } else if version == .http1_0 {
+            buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        buffer.writeString(response.body)
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             if let next = waiting.popFirst() {
                 answering = true
                 respond(to: next, context: context)
             }
         } else {
             waiting.removeAll()
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
         }
     }
 
@@ -172,8 +195,12 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !answering && incoming == nil { context.close(promise: nil) }
     }
 
+    /// A request that is not HTTP gets 400 (unless an answer is under way) and the connection ends.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        guard error is HTTPParserError, !answering else { return context.close(promise: nil) }
+        answering = true
+        waiting.removeAll()
+        write(.text(400, "not a valid HTTP/1.1 request\n"), version: .http1_1, keepAlive: false, context: context)
     }
 }
 

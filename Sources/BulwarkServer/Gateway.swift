@@ -79,41 +79,93 @@ public final class Gateway: Sendable {
 
     /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body` as it arrived.
     public func handle(route: String?, body: ByteBuffer) async -> EdgeResponse {
+        switch prepare(route: route, body: body) {
+        case .respond(let response): response
+        case .execute(let request): await finish(request)
+        }
+    }
+
+    /// A parsed JSON-RPC request that needs the upstreams (or the cache store).
+    public struct PendingRequest: Sendable {
+        enum Calls: Sendable {
+            case single(RPCCall)
+            case batch([JSONValue])
+        }
+
+        let chain: GatewayChain
+        let calls: Calls
+        let deadline: ContinuousClock.Instant
+    }
+
+    /// What to do with a request body: answer at once (an error, a local answer, a hit in
+    /// memory), or `finish` it.
+    public enum Step: Sendable {
+        case respond(EdgeResponse)
+        case execute(PendingRequest)
+    }
+
+    /// Parses and checks a request and answers it if that needs no waiting; the edge calls this
+    /// on the connection's event loop, so that cache hits cost no task.
+    public func prepare(route: String?, body: ByteBuffer) -> Step {
         let chain: GatewayChain
         if let route {
             guard let match = chains.first(where: { $0.name == route }) else {
-                return EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
-                                    body: GatewayError.invalidRequest("unknown chain '\(route.prefix(64))'; this gateway serves \(chains.map(\.name).joined(separator: ", "))").responseJSON(id: nil))
+                return .respond(EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
+                                             body: GatewayError.invalidRequest("unknown chain '\(route.prefix(64))'; this gateway serves \(chains.map(\.name).joined(separator: ", "))").responseJSON(id: nil)))
             }
             chain = match
         } else {
             guard chains.count == 1 else {
-                return EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
-                                    body: GatewayError.invalidRequest("several chains are configured: POST to /{chain} (\(chains.map(\.name).joined(separator: ", ")))").responseJSON(id: nil))
+                return .respond(EdgeResponse(status: 404, headers: [("Content-Type", "application/json")],
+                                             body: GatewayError.invalidRequest("several chains are configured: POST to /{chain} (\(chains.map(\.name).joined(separator: ", ")))").responseJSON(id: nil)))
             }
             chain = chains[0]
         }
         guard body.readableBytes <= limits.maxBodyBytes else {
-            return Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.readableBytes) bytes; this gateway accepts at most \(limits.maxBodyBytes)")))
+            return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.readableBytes) bytes; this gateway accepts at most \(limits.maxBodyBytes)"))))
         }
         let request: JSONValue
         do { request = try JSONValue.parse(body.readableBytesView) } catch {
-            return Self.error(.parseError(error.message))
+            return .respond(Self.error(.parseError(error.message)))
         }
         let deadline = ContinuousClock.now + limits.requestTimeout
         if case .array(let items) = request {
-            guard !items.isEmpty else { return Self.error(.invalidRequest("empty batch")) }
+            guard !items.isEmpty else { return .respond(Self.error(.invalidRequest("empty batch"))) }
             guard items.count <= limits.maxBatchSize else {
-                return Self.error(.init(code: -32600, httpStatus: 413, message: "batch too large",
-                                        data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)")))
+                return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "batch too large",
+                                                 data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)"))))
             }
-            return await handleBatch(items, chain: chain, deadline: deadline)
+            return .execute(PendingRequest(chain: chain, calls: .batch(items), deadline: deadline))
         }
         let call: RPCCall
         do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
-            return Self.error(error, id: error.id)
+            return .respond(Self.error(error, id: error.id))
         }
-        let outcome = await execute(call, chain: chain, deadline: deadline)
+        let start = ContinuousClock.now
+        let outcome: CallOutcome
+        if !chain.allows(call.method) {
+            outcome = .failed(.methodNotAllowed(call.method))
+        } else if let answer = chain.router.answerNow(call) {
+            outcome = answer
+        } else {
+            return .execute(PendingRequest(chain: chain, calls: .single(call), deadline: deadline))
+        }
+        metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+        return .respond(response(call, outcome, chain: chain))
+    }
+
+    /// Answers a prepared request.
+    public func finish(_ request: PendingRequest) async -> EdgeResponse {
+        switch request.calls {
+        case .batch(let items):
+            return await handleBatch(items, chain: request.chain, deadline: request.deadline)
+        case .single(let call):
+            let outcome = await execute(call, chain: request.chain, deadline: request.deadline)
+            return response(call, outcome, chain: request.chain)
+        }
+    }
+
+    private func response(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> EdgeResponse {
         guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
         var status = 200
         if case .failed(let error) = outcome { status = error.httpStatus }

@@ -103,20 +103,39 @@ public final class ChainRouter: Service, Sendable {
 
     // MARK: Calls
 
-    /// Answers one call before `deadline`.
-    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
-        switch call.method {
-        case "eth_chainId":
-            return .local(result: .quantity(configuration.chainId))
-        case "eth_blockNumber":
-            if let head = confirmedHead { return .local(result: .quantity(head)) }
-        case "eth_sendRawTransaction":
-            return await broadcast(call, deadline: deadline)
-        default:
-            break
+    /// The answer of a call if it takes no waiting: what the gateway knows itself, or a cached
+    /// answer held in memory. Nil: `execute` it.
+    public func answerNow(_ call: RPCCall) -> CallOutcome? {
+        if let local = localAnswer(call) { return local }
+        guard let cache, call.method != "eth_sendRawTransaction" else { return nil }
+        let pinned = pinnedToHead(call)
+        let rule = CachePolicy.rule(method: pinned.method, params: pinned.params)
+        guard rule != .never, let value = cache.lookupInMemory(method: call.method, params: Self.cacheText(pinned.params), rule: rule, chain: cacheChainView) else {
+            return nil
         }
+        return .cached(value: value, staleAge: nil)
+    }
+
+    private func localAnswer(_ call: RPCCall) -> CallOutcome? {
+        switch call.method {
+        case "eth_chainId": .local(result: .quantity(configuration.chainId))
+        case "eth_blockNumber": confirmedHead.map { .local(result: .quantity($0)) }
+        default: nil
+        }
+    }
+
+    /// The call with `latest` and similar tags replaced by the consensus head's number.
+    private func pinnedToHead(_ call: RPCCall) -> RPCCall {
         var pinned = call
         if let head = consensusHead { pinned.params = BlockTagPinning.pin(method: call.method, params: call.params, head: head) }
+        return pinned
+    }
+
+    /// Answers one call before `deadline`.
+    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+        if let local = localAnswer(call) { return local }
+        if call.method == "eth_sendRawTransaction" { return await broadcast(call, deadline: deadline) }
+        let pinned = pinnedToHead(call)
         guard let cache else { return await coalesced(pinned, deadline: deadline, caching: nil) }
         let rule = CachePolicy.rule(method: pinned.method, params: pinned.params)
         guard rule != .never else { return await coalesced(pinned, deadline: deadline, caching: nil) }
@@ -373,7 +392,9 @@ public final class ChainRouter: Service, Sendable {
             round.heldBack = heldBack
             round.transportFailures = transportFailures
         }
-        return await withTaskGroup(of: AttemptEvent.self) { group -> CallOutcome? in
+        let events = AttemptEvents(loop: upstreams[order[0]].transport.group.any())
+        defer { events.finish() }
+        do {
             var remaining = order
             var started = 0
             var hedges = 0
@@ -391,24 +412,18 @@ public final class ChainRouter: Service, Sendable {
                     let now = ContinuousClock.now
                     running[index] = now
                     let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
-                    let upstream = upstreams[index]
-                    group.addTask {
-                        let start = ContinuousClock.now
-                        let reply: UpstreamReply
-                        do {
-                            reply = ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout), method: call.method)
-                        } catch {
-                            reply = .upstreamFailure(Self.failure(from: error, timeout: timeout))
+                    let method = call.method
+                    upstreams[index].transport.send(body, timeout: timeout).whenComplete { result in
+                        let reply: UpstreamReply = switch result {
+                        case .success(let response): ReplyClassifier.classify(response, method: method)
+                        case .failure(let error): .upstreamFailure(Self.failure(from: error, timeout: timeout))
                         }
-                        return .finished(index: index, reply: reply, latency: ContinuousClock.now - start)
+                        events.post(.finished(index: index, reply: reply, latency: ContinuousClock.now - now))
                     }
                     if !remaining.isEmpty, let delay = configuration.hedging.hedgeDelay(
                         for: .idempotent, upstreamP95: hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
                     ) {
-                        group.addTask {
-                            try? await Task.sleep(for: delay)
-                            return .hedgeTimer
-                        }
+                        events.post(.hedgeTimer, after: delay)
                     }
                     return true
                 }
@@ -417,7 +432,7 @@ public final class ChainRouter: Service, Sendable {
 
             /// The attempts still running lost to `winner`.
             func abandonLosers(winner: Int) {
-                guard running.contains(where: { $0.key != winner }) else { return group.cancelAll() }
+                guard running.contains(where: { $0.key != winner }) else { return }
                 let now = ContinuousClock.now
                 let slow = max(slowThreshold(), .milliseconds(200))
                 for (index, start) in running where index != winner {
@@ -425,11 +440,10 @@ public final class ChainRouter: Service, Sendable {
                     let outcome: UpstreamHealth<ContinuousClock>.Outcome = now - start > slow ? .failure(.timeout) : .cancelled
                     state.withLock { _ = $0.upstreams[index].health.record(outcome, now: now) }
                 }
-                group.cancelAll()
             }
 
             guard startNext() else { return nil }
-            while let event = await group.next() {
+            while let event = await events.next() {
                 switch event {
                 case .hedgeTimer:
                     if !running.isEmpty && startNext() {
@@ -463,10 +477,7 @@ public final class ChainRouter: Service, Sendable {
                         logger.debug("upstream attempt failed", metadata: [
                             "upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)",
                         ])
-                        if running.isEmpty && !startNext() {
-                            group.cancelAll()
-                            return nil
-                        }
+                        if running.isEmpty && !startNext() { return nil }
                     }
                 }
             }

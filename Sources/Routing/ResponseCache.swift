@@ -41,6 +41,8 @@ public final class ResponseCache: Sendable {
     public let configuration: Configuration
     let chainName: String
     let store: any CacheStore
+    /// `store` when it is the memory store: read without waiting.
+    private let memoryStore: MemoryCacheStore?
     private let headTier: MemoryCacheStore
     private let staleTier: MemoryCacheStore?
     /// The head the head tier holds answers for; nil while no head is confirmed (then the head tier is empty).
@@ -55,6 +57,7 @@ public final class ResponseCache: Sendable {
         self.chainName = chainName
         self.configuration = configuration
         store = configuration.store
+        memoryStore = configuration.store as? MemoryCacheStore
         headTier = MemoryCacheStore(maxBytes: configuration.headTierBytes)
         staleTier = configuration.staleIfError == nil ? nil : MemoryCacheStore(maxBytes: configuration.staleTierBytes)
         metrics = CacheMetrics(chain: chainName, store: configuration.store.kind)
@@ -66,13 +69,7 @@ public final class ResponseCache: Sendable {
     /// The cached answer of a call, if any: from the store when it may be final, else from the head tier.
     func lookup(method: String, params: String, rule: CachePolicy.Rule, chain: CachePolicy.Chain?) async -> [UInt8]? {
         let key = CacheKey(chain: chainName, method: method, params: params)
-        var mayBeFinal: Bool
-        switch rule {
-        case .never, .head: mayBeFinal = false
-        case .forever, .blockInAnswer, .transaction: mayBeFinal = true
-        case .block(let number): mayBeFinal = chain.map { number <= $0.finalized } ?? true
-        }
-        if mayBeFinal, let entry = await storeGet(key) {
+        if Self.mayBeFinal(rule, chain: chain), let entry = await storeGet(key) {
             count(method) { $0.hits += 1 }
             metrics.hits.increment()
             return entry.value
@@ -86,6 +83,28 @@ public final class ResponseCache: Sendable {
         count(method) { $0.misses += 1 }
         metrics.misses.increment()
         return nil
+    }
+
+    /// A hit held in memory (the head tier, or the store when it is the memory store), found
+    /// without waiting; nil says nothing (not counted as a miss): `lookup` then asks everything.
+    func lookupInMemory(method: String, params: String, rule: CachePolicy.Rule, chain: CachePolicy.Chain?) -> [UInt8]? {
+        let key = CacheKey(chain: chainName, method: method, params: params)
+        var entry: CacheEntry?
+        if Self.mayBeFinal(rule, chain: chain), let memoryStore { entry = memoryStore.entry(for: key) }
+        if entry == nil, chain != nil, epoch.withLock({ $0.head != nil }) { entry = headTier.entry(for: key) }
+        guard let entry else { return nil }
+        count(method) { $0.hits += 1 }
+        metrics.hits.increment()
+        return entry.value
+    }
+
+    /// Whether an answer under `rule` may be in the store of final answers.
+    static func mayBeFinal(_ rule: CachePolicy.Rule, chain: CachePolicy.Chain?) -> Bool {
+        switch rule {
+        case .never, .head: false
+        case .forever, .blockInAnswer, .transaction: true
+        case .block(let number): chain.map { number <= $0.finalized } ?? true
+        }
     }
 
     /// The head generation a call starts under: an answer is kept in the head tier only if the

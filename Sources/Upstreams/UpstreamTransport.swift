@@ -37,7 +37,8 @@ public final class UpstreamTransport: Sendable {
     }
 
     public let endpoint: UpstreamEndpoint
-    private let group: any EventLoopGroup
+    /// The event loops its connections live on.
+    public let group: any EventLoopGroup
     private let pools: [ObjectIdentifier: LoopPool]
 
     public init(url: String, configuration: Configuration = .init(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(UpstreamTransportError) {
@@ -68,12 +69,9 @@ public final class UpstreamTransport: Sendable {
     /// calling task abandons the wait at once (a losing hedge); the connection finishes
     /// or times out on its own and is not reused unless it completed cleanly.
     public func post(_ body: ByteBuffer, timeout: Duration) async throws(UpstreamTransportError) -> UpstreamHTTPResponse {
-        let loop = group.any()
-        guard let pool = pools[ObjectIdentifier(loop)] else { throw UpstreamTransportError(.shutdown, "no pool for this event loop") }
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
-        let answer = loop.makePromise(of: UpstreamHTTPResponse.self)
-        loop.execute { pool.execute(body, deadline: deadline, allowRetry: true).cascade(to: answer) }
+        let sent = send(body, timeout: timeout)
+        let answer = sent.eventLoop.makePromise(of: UpstreamHTTPResponse.self)
+        sent.cascade(to: answer)
         do {
             return try await withTaskCancellationHandler {
                 try await answer.futureResult.get()
@@ -85,6 +83,19 @@ public final class UpstreamTransport: Sendable {
         } catch {
             throw UpstreamTransportError(.invalidResponse, "\(error)")
         }
+    }
+
+    /// POSTs `body` on the calling thread's event loop (any loop when called from elsewhere);
+    /// the future fails with an `UpstreamTransportError` after `timeout` at the latest.
+    public func send(_ body: ByteBuffer, timeout: Duration) -> EventLoopFuture<UpstreamHTTPResponse> {
+        let loop = group.any()
+        guard let pool = pools[ObjectIdentifier(loop)] else {
+            return loop.makeFailedFuture(UpstreamTransportError(.shutdown, "no pool for this event loop"))
+        }
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
+        if loop.inEventLoop { return pool.execute(body, deadline: deadline, allowRetry: true) }
+        return loop.flatSubmit { pool.execute(body, deadline: deadline, allowRetry: true) }
     }
 
     /// Number of connections currently idle in the pools (for tests and status).
@@ -134,19 +145,31 @@ private final class LoopPool: @unchecked Sendable {
     }
 
     func execute(_ body: ByteBuffer, deadline: NIODeadline, allowRetry: Bool) -> EventLoopFuture<UpstreamHTTPResponse> {
+        let answer = eventLoop.makePromise(of: UpstreamHTTPResponse.self)
+        execute(body, deadline: deadline, allowRetry: allowRetry, answer: answer)
+        return answer.futureResult
+    }
+
+    /// Sends on an idle connection, or a new one; completes `answer` (one future per request).
+    private func execute(_ body: ByteBuffer, deadline: NIODeadline, allowRetry: Bool, answer: EventLoopPromise<UpstreamHTTPResponse>) {
         eventLoop.assertInEventLoop()
         while let channel = idle.popLast() {
             guard channel.isActive else { continue }
-            return send(body, on: channel, deadline: deadline).flatMapError { error in
+            send(body, on: channel, deadline: deadline) { result in
                 // The upstream may have closed this idle connection just as we reused it.
-                if allowRetry, let failure = error as? UpstreamTransportError, failure.kind == .connectionClosed, NIODeadline.now() < deadline {
-                    return self.execute(body, deadline: deadline, allowRetry: false)
+                if allowRetry, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < deadline {
+                    self.execute(body, deadline: deadline, allowRetry: false, answer: answer)
+                } else {
+                    answer.completeWith(result.mapError { $0 })
                 }
-                return self.eventLoop.makeFailedFuture(error)
             }
+            return
         }
-        return connect(deadline: deadline).flatMap { channel in
-            self.send(body, on: channel, deadline: deadline)
+        connect(deadline: deadline).whenComplete { connected in
+            switch connected {
+            case .success(let channel): self.send(body, on: channel, deadline: deadline) { answer.completeWith($0.mapError { $0 }) }
+            case .failure(let error): answer.fail(error)
+            }
         }
     }
 
@@ -171,7 +194,8 @@ private final class LoopPool: @unchecked Sendable {
                         let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Header names and values were checked when the configuration was read.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler(maxResponseBytes: maxResponseBytes))
                 }
             }
@@ -193,28 +217,26 @@ private final class LoopPool: @unchecked Sendable {
         return UpstreamTransportError(.connectionRefused, "cannot connect: \(type(of: error))")
     }
 
-    private func send(_ body: ByteBuffer, on channel: Channel, deadline: NIODeadline) -> EventLoopFuture<UpstreamHTTPResponse> {
-        let promise = eventLoop.makePromise(of: UpstreamHTTPResponse.self)
+    private func send(_ body: ByteBuffer, on channel: Channel, deadline: NIODeadline,
+                      then done: @escaping (Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void) {
         let handler: UpstreamResponseHandler
         do { handler = try channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) } catch {
             channel.close(promise: nil)
-            return eventLoop.makeFailedFuture(UpstreamTransportError(.connectionClosed, "connection is not usable"))
+            return done(.failure(UpstreamTransportError(.connectionClosed, "connection is not usable")))
         }
-        handler.begin(promise: promise, deadline: deadline, channel: channel)
+        handler.begin(deadline: deadline, channel: channel) { result in
+            if handler.reusable && channel.isActive && self.idle.count < self.configuration.maxIdleConnectionsPerLoop {
+                self.idle.append(channel)
+            } else {
+                channel.close(promise: nil)
+            }
+            done(result)
+        }
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path, headers: headers)
         head.headers.add(name: "Content-Length", value: String(body.readableBytes))
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
-        return promise.futureResult.map { response in
-            if boundHandler.value.reusable && channel.isActive && self.idle.count < self.configuration.maxIdleConnectionsPerLoop {
-                self.idle.append(channel)
-            } else {
-                channel.close(promise: nil)
-            }
-            return response
-        }
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
@@ -230,7 +252,7 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     typealias InboundIn = HTTPClientResponsePart
 
     private let maxResponseBytes: Int
-    private var promise: EventLoopPromise<UpstreamHTTPResponse>?
+    private var completion: ((Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void)?
     private var head: HTTPResponseHead?
     private var body: ByteBuffer?
     private var timeout: Scheduled<Void>?
@@ -241,8 +263,9 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
         self.maxResponseBytes = maxResponseBytes
     }
 
-    func begin(promise: EventLoopPromise<UpstreamHTTPResponse>, deadline: NIODeadline, channel: Channel) {
-        self.promise = promise
+    /// Starts waiting for the answer of a request about to be written; `completion` runs once.
+    func begin(deadline: NIODeadline, channel: Channel, completion: @escaping (Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void) {
+        self.completion = completion
         head = nil
         body = nil
         reusable = false
@@ -265,13 +288,13 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
                 context.close(promise: nil)
                 return
             }
-            body!.writeBuffer(&part)
+            if body!.readableBytes == 0 { body = part } else { body!.writeBuffer(&part) }
         case .end:
-            guard let head, let promise else { return }
+            guard let head, let completion else { return }
             reusable = head.isKeepAlive
             timeout?.cancel()
-            self.promise = nil
-            promise.succeed(UpstreamHTTPResponse(status: Int(head.status.code), headers: head.headers, body: body ?? context.channel.allocator.buffer(capacity: 0)))
+            self.completion = nil
+            completion(.success(UpstreamHTTPResponse(status: Int(head.status.code), headers: head.headers, body: body ?? context.channel.allocator.buffer(capacity: 0))))
         }
     }
 
@@ -294,8 +317,8 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     private func fail(_ error: UpstreamTransportError) {
         timeout?.cancel()
         reusable = false
-        guard let promise else { return }
-        self.promise = nil
-        promise.fail(error)
+        guard let completion else { return }
+        self.completion = nil
+        completion(.failure(error))
     }
 }
