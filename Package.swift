@@ -229,6 +229,9 @@ let package = Package(
                 "BulwarkServer", "Routing", "Failsafe", "Simnet", "SimnetTesting", "EthereumKit", "Cache", "PostgresCache", "PostgresTesting",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Bulwark judged by recordings of real geth answers (execution-apis), replayed by upstreams.

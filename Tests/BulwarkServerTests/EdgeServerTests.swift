@@ -1,0 +1,183 @@
+import BulwarkServer
+import EthereumKit
+import Failsafe
+import Foundation
+import NIOCore
+import NIOPosix
+import Routing
+import ServiceLifecycle
+import Simnet
+import SimnetTesting
+import Synchronization
+import Testing
+
+/// The HTTP/1.1 edge as a client on a raw connection sees it: pipelining, `Expect: 100-continue`,
+/// HTTP/1.0, oversized bodies, bytes that are not HTTP, and a graceful shutdown.
+@Suite struct EdgeServerTests {
+    static let call = #"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#
+
+    static func post(_ path: String, _ body: String, extra: String = "", version: String = "HTTP/1.1") -> String {
+        "POST \(path) \(version)\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\(extra)\r\n\(body)"
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderOnOneConnection() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let balance = #"{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x1"]}"#
+        let three = Self.post("/eth", Self.call) + Self.post("/eth", balance) + Self.post("/eth", #"{"jsonrpc":"2.0","id":3,"method":"net_version"}"#)
+        let reply = try await RawConnection.exchange(port: harness.port, three) { $0.components(separatedBy: "HTTP/1.1 200 OK").count == 4 }
+        let ids = reply.text.components(separatedBy: #""id":"#).dropFirst().map { $0.prefix(1) }
+        #expect(ids == ["1", "2", "3"], "answers in request order: \(reply.text)")
+        #expect(!reply.closed)
+    }
+
+    @Test func expectContinueGetsA100BeforeTheBody() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let head = "POST /eth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(Self.call.utf8.count)\r\nExpect: 100-continue\r\n\r\n"
+        let interim = try await RawConnection.open(port: harness.port)
+        defer { interim.close() }
+        try await interim.send(head)
+        #expect(try await interim.read { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 100 Continue\r\n"))
+        try await interim.send(Self.call)
+        #expect(try await interim.read { $0.contains(#""result":"0x"#) }.contains("HTTP/1.1 200 OK"))
+    }
+
+    @Test func http10IsAnsweredAndClosedUnlessKeepAliveIsAsked() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let plain = try await RawConnection.exchange(port: harness.port, Self.post("/eth", Self.call, version: "HTTP/1.0")) { _ in false }
+        #expect(plain.text.hasPrefix("HTTP/1.0 200 OK") && plain.text.contains("Connection: close") && plain.closed)
+        let kept = try await RawConnection.exchange(port: harness.port, Self.post("/eth", Self.call, extra: "Connection: keep-alive\r\n", version: "HTTP/1.0")) {
+            $0.contains(#""result""#)
+        }
+        #expect(kept.text.contains("Connection: keep-alive") && !kept.closed)
+    }
+
+    @Test func anOversizedBodyGets413AndTheConnectionEnds() async throws {
+        var limits = GatewayLimits()
+        limits.maxBodyBytes = 1_000
+        let harness = try await GatewayHarness.start(limits: limits)
+        defer { Task { await harness.stop() } }
+        let body = #"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[""# + String(repeating: "a", count: 5_000) + #""]}"#
+        let reply = try await RawConnection.exchange(port: harness.port, Self.post("/eth", body) + Self.post("/eth", Self.call)) { _ in false }
+        #expect(reply.text.hasPrefix("HTTP/1.1 413 Payload Too Large") && reply.text.contains("-32600") && reply.closed)
+        #expect(reply.text.components(separatedBy: "HTTP/1.1 ").count == 2, "nothing after the 413: \(reply.text)")
+    }
+
+    @Test func bytesThatAreNotHTTPGet400AndTheGatewayKeepsServing() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let reply = try await RawConnection.exchange(port: harness.port, "\u{1}\u{2}GARBAGE \r\n\r\n") { _ in false }
+        #expect(reply.text.hasPrefix("HTTP/1.1 400 Bad Request") && reply.closed)
+        let next = try await HTTPTestClient.call(harness.url, "eth_chainId")
+        #expect(next == .quantity(harness.simnet.chain.chainId))
+    }
+
+    @Test func unknownEndpointsAre404() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        #expect(try await HTTPTestClient.request(.GET, harness.root + "/nothing-here").status.code == 404)
+        #expect(try await HTTPTestClient.request(.DELETE, harness.url).status.code == 404)
+        #expect(try await HTTPTestClient.request(.GET, harness.root + "/healthz").text == "ok\n")
+    }
+
+    /// A graceful shutdown answers the call in flight (with `Connection: close`) and accepts no new connection.
+    @Test func gracefulShutdownFinishesTheCallInFlight() async throws {
+        let simnet = try await SimnetHarness.start()
+        defer { Task { await simnet.stop() } }
+        var routing = RouterConfiguration(chainName: "eth", chainId: simnet.chain.chainId, upstreams: simnet.faces.map { face in
+            UpstreamSpec(id: face.id, url: face.url, domain: FailureDomain(provider: face.provider, cloud: face.cloud, region: face.region))
+        })
+        routing.attemptTimeout = .seconds(3)
+        let router = try ChainRouter(configuration: routing)
+        let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
+        let bound = Mutex<Int?>(nil)
+        let server = gateway.server(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: .init(label: "test")))
+        let running = Task { try await group.run() }
+        while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        let port = bound.withLock { $0! }
+        try await simnet.setFault(.slow(milliseconds: 700))
+        let balance = #"{"jsonrpc":"2.0","id":9,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x1"]}"#
+        let inFlight = Task { try await RawConnection.exchange(port: port, Self.post("/eth", balance), timeout: .seconds(10)) { _ in false } }
+        try await Task.sleep(for: .milliseconds(200))
+        await group.triggerGracefulShutdown()
+        let reply = try await inFlight.value
+        #expect(reply.text.hasPrefix("HTTP/1.1 200 OK") && reply.text.contains(#""id":9"#) && reply.text.contains("Connection: close"))
+        #expect(reply.closed)
+        try await running.value
+        await #expect(throws: (any Error).self) { try await RawConnection.open(port: port) }
+        await router.shutdown()
+    }
+}
+
+extension GatewayHarness {
+    var port: Int { Int(root.split(separator: ":").last!)! }
+}
+
+/// One TCP connection to the gateway, reading whatever comes back.
+final class RawConnection: Sendable {
+    private let channel: any Channel
+    private let collector: Collector
+
+    private init(channel: any Channel, collector: Collector) {
+        self.channel = channel
+        self.collector = collector
+    }
+
+    static func open(port: Int) async throws -> RawConnection {
+        let collector = Collector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        return RawConnection(channel: channel, collector: collector)
+    }
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+    }
+
+    /// What arrived once `done` holds for it, or the connection closed, or `timeout` passed.
+    func read(timeout: Duration = .seconds(5), until done: (String) -> Bool) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let (text, closed) = collector.received.withLock { $0 }
+            if closed || done(text) { return text }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return collector.received.withLock { $0.text }
+    }
+
+    var isClosed: Bool { collector.received.withLock { $0.closed } }
+
+    func close() { channel.close(promise: nil) }
+
+    /// Sends `text` on a new connection and reads until `done`, the server closing it, or `timeout`.
+    static func exchange(port: Int, _ text: String, timeout: Duration = .seconds(5),
+                         until done: (String) -> Bool) async throws -> (text: String, closed: Bool) {
+        let connection = try await open(port: port)
+        defer { connection.close() }
+        try await connection.send(text)
+        let reply = try await connection.read(timeout: timeout, until: done)
+        return (reply, connection.isClosed)
+    }
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received = Mutex<(text: String, closed: Bool)>(("", false))
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            received.withLock { $0.text += String(buffer: buffer) }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            received.withLock { $0.closed = true }
+        }
+    }
+}
