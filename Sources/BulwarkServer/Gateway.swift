@@ -89,7 +89,7 @@ public final class Gateway: Sendable {
     public struct PendingRequest: Sendable {
         enum Calls: Sendable {
             case single(RPCCall)
-            case batch([JSONValue])
+            case batch([BatchItem])
         }
 
         let chain: GatewayChain
@@ -135,7 +135,11 @@ public final class Gateway: Sendable {
                 return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "batch too large",
                                                  data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)"))))
             }
-            return .execute(PendingRequest(chain: chain, calls: .batch(items), deadline: deadline))
+            let batch = prepareBatch(items, chain: chain)
+            if !batch.contains(where: { if case .pending = $0 { true } else { false } }) {
+                return .respond(Self.batchResponse(batch.map { if case .answered(let answer) = $0 { answer } else { BatchAnswer(cache: .miss) } }))
+            }
+            return .execute(PendingRequest(chain: chain, calls: .batch(batch), deadline: deadline))
         }
         let call: RPCCall
         do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
@@ -158,7 +162,7 @@ public final class Gateway: Sendable {
     public func finish(_ request: PendingRequest) async -> EdgeResponse {
         switch request.calls {
         case .batch(let items):
-            return await handleBatch(items, chain: request.chain, deadline: request.deadline)
+            return await finishBatch(items, chain: request.chain, deadline: request.deadline)
         case .single(let call):
             let outcome = await execute(call, chain: request.chain, deadline: request.deadline)
             return response(call, outcome, chain: request.chain)
@@ -174,28 +178,70 @@ public final class Gateway: Sendable {
                             body: outcome.responseJSON(id: call.id))
     }
 
-    private func handleBatch(_ items: [JSONValue], chain: GatewayChain, deadline: ContinuousClock.Instant) async -> EdgeResponse {
-        let answers = await withTaskGroup(of: (Int, String?, String?, CacheStatus, Bool?).self) { group in
-            for (index, item) in items.enumerated() {
-                group.addTask {
-                    let call: RPCCall
-                    do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
-                        return (index, error.responseJSON(id: error.id), nil, .miss, chain.router.verificationStatus(method: "", outcome: .failed(error)))
-                    }
-                    let outcome = await self.execute(call, chain: chain, deadline: deadline)
-                    return (index, call.id == nil ? nil : outcome.responseJSON(id: call.id), outcome.upstream, outcome.cacheStatus,
-                            chain.router.verificationStatus(method: call.method, outcome: outcome))
-                }
+    /// One part of a batch's answer.
+    struct BatchAnswer: Sendable {
+        var json: String?
+        var upstream: String?
+        var cache: CacheStatus
+        var verified: Bool?
+    }
+
+    /// A batch item answered at once (invalid, not allowed, local or a hit in memory), or the call
+    /// still to be made.
+    enum BatchItem: Sendable {
+        case answered(BatchAnswer)
+        case pending(RPCCall)
+    }
+
+    /// Validates every item of a batch and answers those that need no waiting.
+    private func prepareBatch(_ items: [JSONValue], chain: GatewayChain) -> [BatchItem] {
+        items.map { item in
+            let call: RPCCall
+            do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
+                return .answered(BatchAnswer(json: error.responseJSON(id: error.id), cache: .miss,
+                                             verified: chain.router.verificationStatus(method: "", outcome: .failed(error))))
             }
-            var answers = [(json: String?, upstream: String?, cache: CacheStatus, verified: Bool?)](repeating: (nil, nil, .miss, nil), count: items.count)
-            for await (index, json, upstream, cache, verified) in group { answers[index] = (json, upstream, cache, verified) }
-            return answers
+            let start = ContinuousClock.now
+            let outcome: CallOutcome
+            if !chain.allows(call.method) {
+                outcome = .failed(.methodNotAllowed(call.method))
+            } else if let answer = chain.router.answerNow(call) {
+                outcome = answer
+            } else {
+                return .pending(call)
+            }
+            metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+            return .answered(Self.batchAnswer(call, outcome, chain: chain))
         }
+    }
+
+    static func batchAnswer(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> BatchAnswer {
+        BatchAnswer(json: call.id == nil ? nil : outcome.responseJSON(id: call.id), upstream: outcome.upstream, cache: outcome.cacheStatus,
+                    verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
+    }
+
+    /// Makes the calls still pending, concurrently, and writes the batch's answer.
+    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, deadline: ContinuousClock.Instant) async -> EdgeResponse {
+        var answers = items.map { item -> BatchAnswer in
+            if case .answered(let answer) = item { return answer }
+            return BatchAnswer(cache: .miss)
+        }
+        await withTaskGroup(of: (Int, BatchAnswer).self) { group in
+            for (index, item) in items.enumerated() {
+                guard case .pending(let call) = item else { continue }
+                group.addTask { (index, Self.batchAnswer(call, await self.execute(call, chain: chain, deadline: deadline), chain: chain)) }
+            }
+            for await (index, answer) in group { answers[index] = answer }
+        }
+        return Self.batchResponse(answers)
+    }
+
+    static func batchResponse(_ answers: [BatchAnswer]) -> EdgeResponse {
         let parts = answers.compactMap(\.json)
         guard !parts.isEmpty else { return EdgeResponse(status: 204, headers: [], body: "") }
         let verified = answers.compactMap(\.verified)
-        return EdgeResponse(status: 200, headers: Self.headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache)),
-                                                               verified: verified.isEmpty ? nil : !verified.contains(false)),
+        return EdgeResponse(status: 200, headers: headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache)),
+                                                          verified: verified.isEmpty ? nil : !verified.contains(false)),
                             body: "[" + parts.joined(separator: ",") + "]")
     }
 

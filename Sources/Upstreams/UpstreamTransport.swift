@@ -130,7 +130,10 @@ private final class LoopPool: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let endpoint: UpstreamEndpoint
     private let sslContext: NIOSSLContext?
-    private let headers: HTTPHeaders
+    /// The request line and headers every request to this upstream starts with, up to `Content-Length: `.
+    private let requestPrefix: ByteBuffer
+    /// What the response decoder is told of each request (it only needs the method).
+    private let requestHead: HTTPRequestHead
     private let configuration: UpstreamTransport.Configuration
     var idle: [Channel] = []
     var opened = 0
@@ -140,7 +143,11 @@ private final class LoopPool: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.endpoint = endpoint
         self.sslContext = sslContext
-        self.headers = headers
+        var prefix = ByteBuffer(string: "POST \(endpoint.path) HTTP/1.1\r\n")
+        for (name, value) in headers { prefix.writeString("\(name): \(value)\r\n") }
+        prefix.writeString("Content-Length: ")
+        requestPrefix = prefix
+        requestHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path)
         self.configuration = configuration
     }
 
@@ -194,8 +201,8 @@ private final class LoopPool: @unchecked Sendable {
                         let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
-                    // Header names and values were checked when the configuration was read.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHandler(RequestWriter())
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                     try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler(maxResponseBytes: maxResponseBytes))
                 }
             }
@@ -232,11 +239,13 @@ private final class LoopPool: @unchecked Sendable {
             }
             done(result)
         }
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path, headers: headers)
-        head.headers.add(name: "Content-Length", value: String(body.readableBytes))
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        var request = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + body.readableBytes)
+        request.writeImmutableBuffer(requestPrefix)
+        request.writeString(String(body.readableBytes))
+        request.writeStaticString("\r\n\r\n")
+        request.writeImmutableBuffer(body)
+        channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+        channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(request)), promise: nil)
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
@@ -244,6 +253,22 @@ private final class LoopPool: @unchecked Sendable {
         idle = []
         let closes = channels.map { $0.close() }
         return EventLoopFuture.andAllComplete(closes, on: eventLoop)
+    }
+}
+
+/// Writes each request as the one buffer `LoopPool` prepared (request line and headers made once
+/// per upstream, then the length and the body) instead of encoding a request head every time.
+/// The head still travels through the pipeline, for the response decoder to know the method.
+private final class RequestWriter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head, .end: promise?.succeed()
+        case .body(.byteBuffer(let bytes)): context.write(wrapOutboundOut(bytes), promise: promise)
+        case .body(.fileRegion): promise?.fail(ChannelError.operationUnsupported)
+        }
     }
 }
 
