@@ -52,6 +52,12 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             if (incoming!.body?.readableBytes ?? 0) + part.readableBytes > limit {
                 incoming!.bodyTooLarge = true
                 incoming!.body = nil
+                // Answered now, not after reading the rest (the connection ends with the answer).
+                if !answering, let request = incoming {
+                    incoming = nil
+                    answering = true
+                    respond(to: request, context: context)
+                }
             } else if incoming!.body == nil {
                 incoming!.body = part
             } else {
