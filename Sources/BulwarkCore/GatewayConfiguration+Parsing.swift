@@ -70,7 +70,8 @@ extension ConfigurationReader {
 
     mutating func readServer(_ node: Node, at path: String) -> GatewayConfiguration.Server {
         var server = GatewayConfiguration.Server()
-        guard let fields = fields(node, at: path, known: ["listen", "maxBodyBytes", "maxBatchSize", "requestTimeout"]) else {
+        guard let fields = fields(node, at: path, known: ["listen", "maxBodyBytes", "maxBatchSize", "requestTimeout",
+                                                           "maxHeaderBytes", "maxJsonDepth", "readTimeout", "idleTimeout", "maxConnections"]) else {
             return server
         }
         if let node = fields["listen"], let value = value(node, at: fields.path("listen"), expected: "host:port") {
@@ -88,6 +89,25 @@ extension ConfigurationReader {
         }
         if let node = fields["requestTimeout"], let timeout = duration(node, at: fields.path("requestTimeout")) {
             server.requestTimeout = timeout
+        }
+        if let node = fields["maxHeaderBytes"], let bytes = integer(node, at: fields.path("maxHeaderBytes"), minimum: 1_024) {
+            server.maxHeaderBytes = bytes
+        }
+        if let node = fields["maxJsonDepth"], let depth = integer(node, at: fields.path("maxJsonDepth"), minimum: 2) {
+            if depth > 512 {
+                report(fields.path("maxJsonDepth"), "at most 512 (JSON-RPC requests nest a few levels), got \(depth)")
+            } else {
+                server.maxJsonDepth = depth
+            }
+        }
+        if let node = fields["readTimeout"], let timeout = duration(node, at: fields.path("readTimeout")) {
+            server.readTimeout = timeout
+        }
+        if let node = fields["idleTimeout"], let timeout = duration(node, at: fields.path("idleTimeout")) {
+            server.idleTimeout = timeout
+        }
+        if let node = fields["maxConnections"], let count = integer(node, at: fields.path("maxConnections"), minimum: 1) {
+            server.maxConnections = count
         }
         return server
     }

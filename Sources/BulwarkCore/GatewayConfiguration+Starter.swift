@@ -22,6 +22,11 @@ extension GatewayConfiguration {
           maxBodyBytes: 1048576         # largest request body in bytes; bigger gets HTTP 413
           maxBatchSize: 100             # most calls in one JSON-RPC batch; more gets HTTP 413
           requestTimeout: 10s           # budget for a whole client request, all retries included
+          maxHeaderBytes: 16384         # request line and headers together; more gets HTTP 431
+          maxJsonDepth: 64              # deepest nesting of arrays and objects in a request
+          readTimeout: 10s              # a request must arrive whole within this (slow clients are cut off)
+          idleTimeout: 60s              # keep-alive connections without a request are closed after this
+          maxConnections: 4096          # client connections open at once; more are closed on arrival
 
         cache:
           store: sqlite                 # none | memory | sqlite | postgres

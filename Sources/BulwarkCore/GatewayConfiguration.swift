@@ -42,17 +42,37 @@ extension GatewayConfiguration {
         public var maxBatchSize: Int
         /// Budget for a whole client request, all retries and hedges included.
         public var requestTimeout: Duration
+        /// Largest request line and headers together; bigger gets HTTP 431.
+        public var maxHeaderBytes: Int
+        /// Deepest nesting of arrays and objects in a request body; deeper gets -32700.
+        public var maxJsonDepth: Int
+        /// A request must arrive whole within this from its first byte; a slower client is cut off (HTTP 408).
+        public var readTimeout: Duration
+        /// A keep-alive connection with no request for this long is closed.
+        public var idleTimeout: Duration
+        /// Client connections open at once; more are closed as they arrive.
+        public var maxConnections: Int
 
         public init(
             listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8545),
             maxBodyBytes: Int = 1_048_576,
             maxBatchSize: Int = 100,
-            requestTimeout: Duration = .seconds(10)
+            requestTimeout: Duration = .seconds(10),
+            maxHeaderBytes: Int = 16_384,
+            maxJsonDepth: Int = 64,
+            readTimeout: Duration = .seconds(10),
+            idleTimeout: Duration = .seconds(60),
+            maxConnections: Int = 4_096
         ) {
             self.listen = listen
             self.maxBodyBytes = maxBodyBytes
             self.maxBatchSize = maxBatchSize
             self.requestTimeout = requestTimeout
+            self.maxHeaderBytes = maxHeaderBytes
+            self.maxJsonDepth = maxJsonDepth
+            self.readTimeout = readTimeout
+            self.idleTimeout = idleTimeout
+            self.maxConnections = maxConnections
         }
     }
 

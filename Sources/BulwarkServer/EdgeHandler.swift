@@ -66,6 +66,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let request = incoming else { return }
             incoming = nil
+            context.triggerUserOutboundEvent(ConnectionGuard.Event.requestReceived, promise: nil)
             if answering {
                 guard waiting.count < Self.maxWaitingRequests else { return context.close(promise: nil) }
                 waiting.append(request)
@@ -188,6 +189,8 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             if let next = waiting.popFirst() {
                 answering = true
                 respond(to: next, context: context)
+            } else {
+                context.triggerUserOutboundEvent(incoming == nil ? ConnectionGuard.Event.idle : .reading, promise: nil)
             }
         } else {
             waiting.removeAll()
@@ -201,12 +204,22 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !answering && incoming == nil { context.close(promise: nil) }
     }
 
-    /// A request that is not HTTP gets 400 (unless an answer is under way) and the connection ends.
+    /// A request that is not HTTP gets 400, one whose headers are too large 431 (unless an answer
+    /// is under way), and the connection ends.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, !answering else { return context.close(promise: nil) }
-        answering = true
+        guard let error = error as? HTTPParserError else { return context.close(promise: nil) }
+        // The decoder counts the request target with the headers.
+        refuse(error == .headerOverflow ? .text(431, "the request line and headers are larger than \(gateway.limits.maxHeaderBytes) bytes\n")
+                                        : .text(400, "not a valid HTTP/1.1 request\n"), context: context)
+    }
+
+    /// Answers a request that cannot be read and ends the connection (at once if an answer is under way).
+    private func refuse(_ response: EdgeResponse, context: ChannelHandlerContext) {
+        incoming = nil
         waiting.removeAll()
-        write(.text(400, "not a valid HTTP/1.1 request\n"), version: .http1_1, keepAlive: false, context: context)
+        guard !answering else { return context.close(promise: nil) }
+        answering = true
+        write(response, version: .http1_1, keepAlive: false, context: context)
     }
 }
 

@@ -22,6 +22,16 @@ public struct GatewayLimits: Sendable {
     public var maxBodyBytes = 1_048_576
     public var maxBatchSize = 100
     public var requestTimeout: Duration = .seconds(10)
+    /// Request line and headers together; more gets HTTP 431.
+    public var maxHeaderBytes = 16_384
+    /// Nesting of arrays and objects in a request body; deeper gets -32700.
+    public var maxJsonDepth = 64
+    /// A request must arrive whole within this from its first byte (HTTP 408 and closed otherwise).
+    public var readTimeout: Duration = .seconds(10)
+    /// A connection without a request for this long is closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Client connections open at once.
+    public var maxConnections = 4_096
 
     public init() {}
 }
@@ -125,7 +135,7 @@ public final class Gateway: Sendable {
             return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.readableBytes) bytes; this gateway accepts at most \(limits.maxBodyBytes)"))))
         }
         let request: JSONValue
-        do { request = try JSONValue.parse(body.readableBytesView) } catch {
+        do { request = try JSONValue.parse(body.readableBytesView, maxDepth: limits.maxJsonDepth) } catch {
             return .respond(Self.error(.parseError(error.message)))
         }
         let deadline = ContinuousClock.now + limits.requestTimeout

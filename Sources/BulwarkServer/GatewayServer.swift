@@ -37,6 +37,7 @@ public final class GatewayServer: Service, Sendable {
 
     public func run() async throws {
         let gateway = self.gateway
+        let limits = gateway.limits
         let metricsRegistry = self.metricsRegistry
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
@@ -45,9 +46,18 @@ public final class GatewayServer: Service, Sendable {
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    guard self.track(channel, limit: limits.maxConnections) else {
+                        // Over the limit: said in one line, then closed, before any byte is read.
+                        let refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
+                        return
+                    }
+                    var headerLimits = NIOHTTPDecoderLimitConfiguration()
+                    headerLimits.maxHeaderListSize = limits.maxHeaderBytes
+                    headerLimits.maxHeaderFieldSize = limits.maxHeaderBytes
+                    try channel.pipeline.syncOperations.addHandler(ConnectionGuard(readTimeout: limits.readTimeout, idleTimeout: limits.idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(limitConfiguration: headerLimits)))
                     try channel.pipeline.syncOperations.addHandler(EdgeHandler(gateway: gateway, metricsRegistry: metricsRegistry))
-                    self.track(channel)
                 }
             }
             .bind(host: host, port: port)
@@ -65,10 +75,17 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    private func track(_ channel: any Channel) {
+    /// Counts a new connection in; false (and not counted) when `limit` are open already.
+    private func track(_ channel: any Channel, limit: Int) -> Bool {
         let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
+        let admitted = connections.withLock { connections in
+            guard connections.count < limit else { return false }
+            connections[id] = channel
+            return true
+        }
+        guard admitted else { return false }
         channel.closeFuture.whenComplete { [weak self] _ in self?.connections.withLock { _ = $0.removeValue(forKey: id) } }
+        return true
     }
 
     /// Asks every connection to close once its request in flight is answered, and waits for them (at most `limit`).

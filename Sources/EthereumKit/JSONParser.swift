@@ -6,13 +6,16 @@ struct JSONParser {
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    /// Deepest nesting accepted (at most `maxDepth`).
+    private let depthLimit: Int
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, depthLimit: Int = JSONParser.maxDepth) {
         self.bytes = bytes
+        self.depthLimit = min(depthLimit, Self.maxDepth)
     }
 
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> JSONValue {
-        var parser = JSONParser(bytes)
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONParser.maxDepth) throws(VerificationError) -> JSONValue {
+        var parser = JSONParser(bytes, depthLimit: maxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -97,7 +100,7 @@ struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(VerificationError) -> JSONValue {
-        guard depth <= Self.maxDepth else { throw error("nested deeper than \(Self.maxDepth) levels") }
+        guard depth <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
         index += 1
         var fields: [String: JSONValue] = [:]
         skipWhitespace()
@@ -128,7 +131,7 @@ struct JSONParser {
     }
 
     private mutating func parseArray(depth: Int) throws(VerificationError) -> JSONValue {
-        guard depth <= Self.maxDepth else { throw error("nested deeper than \(Self.maxDepth) levels") }
+        guard depth <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
         index += 1
         var items: [JSONValue] = []
         skipWhitespace()
@@ -155,17 +158,21 @@ struct JSONParser {
     private mutating func parseString() throws(VerificationError) -> String {
         index += 1  // opening quote
         let start = index
+        var ascii = true
         // Fast path: no escapes.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                // ASCII is valid UTF-8 as it is (the common case: hex, method names); only other bytes need validating.
+                if ascii { return String(decoding: slice, as: UTF8.self) }
                 guard let string = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
                 return string
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in a string") }
+            if byte >= 0x80 { ascii = false }
             index += 1
         }
         // Slow path with escapes.
@@ -254,6 +261,9 @@ struct JSONParser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text) else { throw error("invalid number") }
+        // JSON has no infinities: a literal beyond Double's range (1e400) would come back out as
+        // text no JSON parser reads, in a response or a request forwarded upstream.
+        guard value.isFinite else { index = start; throw error("number out of range") }
         return value
     }
 }

@@ -1,5 +1,6 @@
 extension JSONValue {
-    /// Compact JSON text of the value; object keys in sorted order, so output is stable.
+    /// Compact JSON text of the value; object keys in UTF-8 byte order, so equal values give the same text
+    /// (cache keys rely on it).
     public func serialized() -> String {
         var out = ""
         write(to: &out)
@@ -11,7 +12,11 @@ extension JSONValue {
         case .null: out += "null"
         case .bool(let value): out += value ? "true" : "false"
         case .number(let value):
-            if value.rounded() == value && abs(value) < 9_007_199_254_740_992 {
+            if !value.isFinite {
+                // JSON has no infinities or NaN (the parser never makes them); like JavaScript's
+                // JSON.stringify, write null rather than text no JSON parser reads.
+                out += "null"
+            } else if value.rounded() == value && abs(value) < 9_007_199_254_740_992 {
                 out += String(Int64(value))
             } else {
                 out += "\(value)"
@@ -26,7 +31,9 @@ extension JSONValue {
             out += "]"
         case .object(let fields):
             out += "{"
-            for (i, key) in fields.keys.sorted().enumerated() {
+            // By UTF-8 bytes: String's `<` is not a total order on non-ASCII keys (neither "éN" nor
+            // "e\u{301}" sorts before the other), so it would leave the output to the dictionary's order.
+            for (i, key) in fields.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if i > 0 { out += "," }
                 Self.writeString(key, to: &out)
                 out += ":"
@@ -38,6 +45,12 @@ extension JSONValue {
 
     private static func writeString(_ value: String, to out: inout String) {
         out += "\""
+        // Most strings (hex, method names) need no escaping: append them whole.
+        if !value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) {
+            out += value
+            out += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -7,13 +7,14 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses `data` as JSON; throws `malformedInput` naming what is wrong and where.
-    public static func parse(_ data: some Collection<UInt8>) throws(VerificationError) -> JSONValue {
+    /// Parses `data` as JSON; throws `malformedInput` naming what is wrong and where. Arrays and
+    /// objects may nest `maxDepth` levels deep (at most 512).
+    public static func parse(_ data: some Collection<UInt8>, maxDepth: Int = 512) throws(VerificationError) -> JSONValue {
         let result: Result<JSONValue, VerificationError>? = data.withContiguousStorageIfAvailable { buffer in
-            do throws(VerificationError) { return .success(try JSONParser.parse(buffer)) } catch { return .failure(error) }
+            do throws(VerificationError) { return .success(try JSONParser.parse(buffer, maxDepth: maxDepth)) } catch { return .failure(error) }
         }
         if let result { return try result.get() }
-        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parse(buffer) }
+        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parse(buffer, maxDepth: maxDepth) }
     }
 
     /// Parses a JSON object, returning its members with the byte range of each value in `data`.

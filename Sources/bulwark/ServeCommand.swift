@@ -92,6 +92,11 @@ struct ServeCommand: AsyncParsableCommand {
         limits.maxBodyBytes = configuration.server.maxBodyBytes
         limits.maxBatchSize = configuration.server.maxBatchSize
         limits.requestTimeout = configuration.server.requestTimeout
+        limits.maxHeaderBytes = configuration.server.maxHeaderBytes
+        limits.maxJsonDepth = configuration.server.maxJsonDepth
+        limits.readTimeout = configuration.server.readTimeout
+        limits.idleTimeout = configuration.server.idleTimeout
+        limits.maxConnections = configuration.server.maxConnections
         let gateway = Gateway(chains: chains, limits: limits, adminKey: configuration.auth?.adminKey,
                               clientKeys: configuration.auth?.keys.map(\.key) ?? [], logger: logger)
         let listen = configuration.server.listen

@@ -55,6 +55,50 @@ import Testing
         let fine = Array(repeating: UInt8(ascii: "["), count: 500) + Array(repeating: UInt8(ascii: "]"), count: 500)
         #expect(throws: Never.self) { try JSONValue.parse(fine) }
     }
+
+    /// The largest body a client may send (1 MiB), nested as deeply as it can be with objects, arrays
+    /// or both, is refused with the depth error; nesting at the bound itself still parses.
+    @Test(arguments: [#"{"a":"#, "[", #"[{"a":"#])
+    func deepNestingOfAMebibyteBodyIsRejected(opening: String) throws {
+        let body = Array(String(repeating: opening, count: (1 << 20) / opening.utf8.count).utf8)
+        do {
+            _ = try JSONValue.parse(body)
+            Issue.record("deep nesting accepted")
+        } catch {
+            #expect(error.message.contains("nested deeper than \(JSONParser.maxDepth) levels"))
+        }
+        let atTheBound = String(repeating: #"{"a":"#, count: JSONParser.maxDepth - 1) + "[]" + String(repeating: "}", count: JSONParser.maxDepth - 1)
+        #expect(throws: Never.self) { try JSONValue.parse(Array(atTheBound.utf8)) }
+    }
+
+    /// Found by the fuzzer (Fuzz/JSONRPCFuzzer): keys were sorted with String's `<`, under which
+    /// neither "éN" nor "e\u{301}" comes first, so one object could serialise in two orders (and give
+    /// two cache keys for the same params). Keys are now written in UTF-8 byte order.
+    @Test func objectKeysSerialiseInOneOrder() throws {
+        let value = try JSONValue.parse(Array(#"{"\u00e9N":1,"e\u0301":2,"m":3}"#.utf8))
+        let text = value.serialized()
+        // Bytes, not Strings: String's `==` would equate "e\u{301}" with "\u{e9}".
+        #expect(Array(text.utf8) == Array("{\"e\u{301}\":2,\"m\":3,\"\u{e9}N\":1}".utf8))
+        #expect(Array(try JSONValue.parse(Array(text.utf8)).serialized().utf8) == Array(text.utf8))
+    }
+
+    /// Found by the fuzzer (Fuzz/JSONRPCFuzzer): `11e1910` parsed to infinity, which serialised as
+    /// `inf`, so a client's id came back in the response, and its params went upstream, as text no
+    /// JSON parser reads. Numbers beyond Double's range are now refused, and a non-finite number
+    /// made in code serialises as null.
+    @Test func numbersBeyondDoublesRangeAreRejected() throws {
+        for text in ["11e1910", "1e309", "-1e309", "[0,1e400]", #"{"jsonrpc":"2.0","id":1e999,"method":"eth_chainId"}"#] {
+            do {
+                let value = try JSONValue.parse(Array(text.utf8))
+                Issue.record("\(text) parsed as \(value.serialized())")
+            } catch {
+                #expect(error.message.contains("number out of range"), "\(text): \(error.message)")
+            }
+        }
+        #expect(try JSONValue.parse(Array("1.7976931348623157e308".utf8)) == .number(.greatestFiniteMagnitude))
+        #expect(try JSONValue.parse(Array("-1e-400".utf8)) == .number(0))
+        #expect(JSONValue.array([.number(.infinity), .number(-.infinity), .number(.nan)]).serialized() == "[null,null,null]")
+    }
 }
 
 @Suite struct JSONMemberSpanTests {
