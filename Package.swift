@@ -97,6 +97,7 @@ let package = Package(
             name: "BulwarkServer",
             dependencies: [
                 "EthereumKit",
+                "Failsafe",
                 "Routing",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

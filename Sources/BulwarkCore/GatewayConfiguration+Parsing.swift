@@ -199,7 +199,7 @@ extension ConfigurationReader {
         keyOwners: inout [String: String],
         nameOwners: inout [String: String]
     ) -> GatewayConfiguration.APIKey? {
-        guard let fields = fields(node, at: path, known: ["key", "name", "priority", "rps", "burst"]) else { return nil }
+        guard let fields = fields(node, at: path, known: ["key", "name", "priority", "rps", "burst", "methods"]) else { return nil }
         let key = required(fields, "key", expected: "a key")
         if let key {
             if key.text.isEmpty {
@@ -229,8 +229,9 @@ extension ConfigurationReader {
         if fields["burst"] != nil, fields["rps"] == nil {
             report(fields.path("burst"), "needs rps: burst is the size of the rps token bucket")
         }
+        let methods = fields["methods"].flatMap { readMethods($0, at: fields.path("methods")) }
         guard let key, !key.text.isEmpty, let name, Self.isIdentifier(name.text) else { return nil }
-        return GatewayConfiguration.APIKey(key: key.text, name: name.text, priority: priority, rps: rps, burst: burst)
+        return GatewayConfiguration.APIKey(key: key.text, name: name.text, priority: priority, rps: rps, burst: burst, methods: methods)
     }
 
     // MARK: chains

@@ -1,4 +1,5 @@
 import Failsafe
+
 /// The gateway's configuration (SPEC section 2): where it listens, what it caches,
 /// who may call it, and the chains it serves with the upstreams behind each.
 ///
@@ -178,26 +179,7 @@ extension GatewayConfiguration {
     }
 
     /// Who is shed last when the gateway is overloaded.
-    public enum Priority: String, Sendable, CaseIterable, Comparable {
-        /// Shed last: withdrawals, liquidations, anything that must not wait.
-        case critical
-        case normal
-        /// Shed first: backfills, analytics.
-        case bulk
-
-        /// `critical < normal < bulk`: sorting puts the most important first.
-        public static func < (lhs: Priority, rhs: Priority) -> Bool {
-            lhs.rank < rhs.rank
-        }
-
-        private var rank: Int {
-            switch self {
-            case .critical: 0
-            case .normal: 1
-            case .bulk: 2
-            }
-        }
-    }
+    public typealias Priority = Failsafe.Priority
 
     /// One client: its secret key, a name to show in logs and metrics instead of the key,
     /// its priority under overload, and its rate limit.
@@ -209,13 +191,17 @@ extension GatewayConfiguration {
         public var rps: Double?
         /// Token-bucket size: how many calls may arrive at once. `rps` when not configured.
         public var burst: Double?
+        /// Methods this client may call (on top of the chain's own policy); nil: every method the chain allows.
+        public var methods: MethodPolicy?
 
-        public init(key: String, name: String, priority: Priority = .normal, rps: Double? = nil, burst: Double? = nil) {
+        public init(key: String, name: String, priority: Priority = .normal, rps: Double? = nil, burst: Double? = nil,
+                    methods: MethodPolicy? = nil) {
             self.key = key
             self.name = name
             self.priority = priority
             self.rps = rps
             self.burst = burst ?? rps
+            self.methods = methods
         }
     }
 }

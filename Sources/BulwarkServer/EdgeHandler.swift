@@ -90,13 +90,13 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch route {
         case .rpc(let chain, let pathKey):
-            guard gateway.isClientAllowed(apiKey: pathKey ?? head.headers.first(name: "x-api-key")) else {
+            guard let client = gateway.client(apiKey: pathKey ?? head.headers.first(name: "x-api-key")) else {
                 return write(EdgeResponse(status: 401, headers: [("Content-Type", "application/json")],
                                           body: #"{"error":"missing or unknown API key: send it in X-Api-Key or as the last path segment"}"#),
                              version: head.version, keepAlive: keepAlive, context: context)
             }
             let pending: Gateway.PendingRequest
-            switch gateway.prepare(route: chain, body: request.body ?? ByteBuffer()) {
+            switch gateway.prepare(route: chain, body: request.body ?? ByteBuffer(), client: client) {
             case .respond(let response): return write(response, version: head.version, keepAlive: keepAlive, context: context)
             case .execute(let request): pending = request
             }

@@ -1,7 +1,9 @@
 import EthereumKit
+import Failsafe
 import Logging
 import NIOCore
 import Routing
+import Synchronization
 
 /// One chain behind the gateway.
 public struct GatewayChain: Sendable {
@@ -9,6 +11,8 @@ public struct GatewayChain: Sendable {
     public var router: ChainRouter
     /// The chain's method allow/deny policy (SPEC section 2, `methods`).
     public var allows: @Sendable (String) -> Bool
+    /// Which calls go to the upstreams when their capacity is short, by the client's priority.
+    let admission = ChainAdmission()
 
     public init(name: String, router: ChainRouter, allows: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.name = name
@@ -53,43 +57,37 @@ public final class Gateway: Sendable {
     let metrics = GatewayMetrics()
     /// Key required on `/admin/*` (`X-Api-Key` or `Authorization: Bearer`); nil leaves them open.
     public let adminKey: String?
-    /// Client API keys (SPEC section 2, `auth.keys`); empty leaves the JSON-RPC routes open.
-    let clientKeys: [[UInt8]]
+    /// The clients and their API keys (SPEC section 2, `auth.keys`); empty leaves the JSON-RPC routes open.
+    public let clients: [GatewayClient]
 
-    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), adminKey: String? = nil, clientKeys: [String] = [],
+    public init(chains: [GatewayChain], limits: GatewayLimits = .init(), adminKey: String? = nil, clients: [GatewayClient] = [],
                 logger: Logger = Logger(label: "bulwark.server")) {
         self.chains = chains
         self.limits = limits
         self.adminKey = adminKey
-        self.clientKeys = clientKeys.map { Array($0.utf8) }
+        self.clients = clients
         self.logger = logger
     }
 
-    /// Whether a JSON-RPC request may be served: always without configured keys, else only
-    /// with one of them (compared in constant time, every key checked).
-    public func isClientAllowed(apiKey: String?) -> Bool {
-        guard !clientKeys.isEmpty else { return true }
-        guard let apiKey else { return false }
+    /// The client a JSON-RPC request comes from: anyone without configured keys, else the owner
+    /// of `apiKey` (every key compared in constant time); nil: answer 401.
+    public func client(apiKey: String?) -> GatewayClient? {
+        guard !clients.isEmpty else { return .anonymous }
+        guard let apiKey else { return nil }
         let offered = Array(apiKey.utf8)
-        var matched = false
-        for key in clientKeys where Self.constantTimeEqual(key, offered) { matched = true }
-        return matched
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for i in 0..<max(a.count, b.count) { difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
-        return difference == 0
+        var owner: GatewayClient?
+        for client in clients where GatewayClient.constantTimeEqual(client.key, offered) { owner = client }
+        return owner
     }
 
     /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body`.
-    public func handle(route: String?, body: [UInt8]) async -> EdgeResponse {
-        await handle(route: route, body: ByteBuffer(bytes: body))
+    public func handle(route: String?, body: [UInt8], client: GatewayClient = .anonymous) async -> EdgeResponse {
+        await handle(route: route, body: ByteBuffer(bytes: body), client: client)
     }
 
     /// Handles `POST /{chain}` (or `POST /` when `route` is nil) with `body` as it arrived.
-    public func handle(route: String?, body: ByteBuffer) async -> EdgeResponse {
-        switch prepare(route: route, body: body) {
+    public func handle(route: String?, body: ByteBuffer, client: GatewayClient = .anonymous) async -> EdgeResponse {
+        switch prepare(route: route, body: body, client: client) {
         case .respond(let response): response
         case .execute(let request): await finish(request)
         }
@@ -116,7 +114,7 @@ public final class Gateway: Sendable {
 
     /// Parses and checks a request and answers it if that needs no waiting; the edge calls this
     /// on the connection's event loop, so that cache hits cost no task.
-    public func prepare(route: String?, body: ByteBuffer) -> Step {
+    public func prepare(route: String?, body: ByteBuffer, client: GatewayClient) -> Step {
         let chain: GatewayChain
         if let route {
             guard let match = chains.first(where: { $0.name == route }) else {
@@ -145,7 +143,8 @@ public final class Gateway: Sendable {
                 return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "batch too large",
                                                  data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)"))))
             }
-            let batch = prepareBatch(items, chain: chain)
+            if let refusal = overRateLimit(client, calls: items.count) { return .respond(refusal) }
+            let batch = prepareBatch(items, chain: chain, client: client)
             if !batch.contains(where: { if case .pending = $0 { true } else { false } }) {
                 return .respond(Self.batchResponse(batch.map { if case .answered(let answer) = $0 { answer } else { BatchAnswer(cache: .miss) } }))
             }
@@ -155,17 +154,44 @@ public final class Gateway: Sendable {
         do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
             return .respond(Self.error(error, id: error.id))
         }
+        if let refusal = overRateLimit(client, calls: 1) { return .respond(refusal) }
         let start = ContinuousClock.now
-        let outcome: CallOutcome
-        if !chain.allows(call.method) {
-            outcome = .failed(.methodNotAllowed(call.method))
-        } else if let answer = chain.router.answerNow(call) {
-            outcome = answer
-        } else {
+        guard let outcome = triage(call, chain: chain, client: client) else {
             return .execute(PendingRequest(chain: chain, calls: .single(call), deadline: deadline))
         }
         metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
         return .respond(response(call, outcome, chain: chain))
+    }
+
+    /// A 429 when `calls` more would take the client over its key's rate limit.
+    private func overRateLimit(_ client: GatewayClient, calls: Int) -> EdgeResponse? {
+        guard let rateLimit = client.rateLimit, let wait = client.overRateLimit(calls: calls, now: .now) else { return nil }
+        for _ in 0..<calls { client.rateLimited.increment() }
+        return Self.error(.rateLimited(client: client.name, rps: rateLimit.rate, burst: rateLimit.burst, retryAfter: wait))
+    }
+
+    /// What becomes of one valid call before anything waits: refused by a method policy, answered
+    /// at once, shed to keep upstream capacity for more important clients, or nil: to be made.
+    private func triage(_ call: RPCCall, chain: GatewayChain, client: GatewayClient) -> CallOutcome? {
+        if !chain.allows(call.method) {
+            client.notAllowed.increment()
+            return .failed(.methodNotAllowed(call.method))
+        }
+        if !client.allows(call.method) {
+            client.notAllowed.increment()
+            return .failed(.methodNotAllowed(call.method, client: client.name))
+        }
+        if let answer = chain.router.answerNow(call) {
+            client.admitted.increment()
+            return answer
+        }
+        let capacity = chain.router.capacity
+        if case .shed(let retryAfter) = chain.admission.admit(client.priority, capacity: capacity) {
+            client.shed.increment()
+            return .failed(.shed(priority: client.priority, chain: chain.name, capacity: capacity ?? 0, retryAfter: retryAfter))
+        }
+        client.admitted.increment()
+        return nil
     }
 
     /// Answers a prepared request.
@@ -182,10 +208,13 @@ public final class Gateway: Sendable {
     private func response(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> EdgeResponse {
         guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
         var status = 200
-        if case .failed(let error) = outcome { status = error.httpStatus }
-        return EdgeResponse(status: status, headers: Self.headers(upstreams: [outcome.upstream], cache: outcome.cacheStatus,
-                                                                  verified: chain.router.verificationStatus(method: call.method, outcome: outcome)),
-                            body: outcome.responseJSON(id: call.id))
+        var headers = Self.headers(upstreams: [outcome.upstream], cache: outcome.cacheStatus,
+                                   verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
+        if case .failed(let error) = outcome {
+            status = error.httpStatus
+            if let retryAfter = error.retryAfterHeader { headers.append(("Retry-After", retryAfter)) }
+        }
+        return EdgeResponse(status: status, headers: headers, body: outcome.responseJSON(id: call.id))
     }
 
     /// One part of a batch's answer.
@@ -204,7 +233,7 @@ public final class Gateway: Sendable {
     }
 
     /// Validates every item of a batch and answers those that need no waiting.
-    private func prepareBatch(_ items: [JSONValue], chain: GatewayChain) -> [BatchItem] {
+    private func prepareBatch(_ items: [JSONValue], chain: GatewayChain, client: GatewayClient) -> [BatchItem] {
         items.map { item in
             let call: RPCCall
             do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
@@ -212,14 +241,7 @@ public final class Gateway: Sendable {
                                              verified: chain.router.verificationStatus(method: "", outcome: .failed(error))))
             }
             let start = ContinuousClock.now
-            let outcome: CallOutcome
-            if !chain.allows(call.method) {
-                outcome = .failed(.methodNotAllowed(call.method))
-            } else if let answer = chain.router.answerNow(call) {
-                outcome = answer
-            } else {
-                return .pending(call)
-            }
+            guard let outcome = triage(call, chain: chain, client: client) else { return .pending(call) }
             metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
             return .answered(Self.batchAnswer(call, outcome, chain: chain))
         }
@@ -257,7 +279,7 @@ public final class Gateway: Sendable {
 
     private func execute(_ call: RPCCall, chain: GatewayChain, deadline: ContinuousClock.Instant) async -> CallOutcome {
         let start = ContinuousClock.now
-        let outcome = chain.allows(call.method) ? await chain.router.execute(call, deadline: deadline) : .failed(.methodNotAllowed(call.method))
+        let outcome = await chain.router.execute(call, deadline: deadline)
         metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
         return outcome
     }
@@ -274,7 +296,9 @@ public final class Gateway: Sendable {
     }
 
     static func error(_ error: GatewayError, id: JSONValue? = nil) -> EdgeResponse {
-        EdgeResponse(status: error.httpStatus, headers: [("Content-Type", "application/json")], body: error.responseJSON(id: id))
+        var headers = [("Content-Type", "application/json")]
+        if let retryAfter = error.retryAfterHeader { headers.append(("Retry-After", retryAfter)) }
+        return EdgeResponse(status: error.httpStatus, headers: headers, body: error.responseJSON(id: id))
     }
 
     // MARK: Fault drills
@@ -315,7 +339,7 @@ public final class Gateway: Sendable {
     public func isAdmin(apiKey: String?) -> Bool {
         guard let adminKey else { return true }
         guard let apiKey else { return false }
-        return Self.constantTimeEqual(Array(adminKey.utf8), Array(apiKey.utf8))
+        return GatewayClient.constantTimeEqual(Array(adminKey.utf8), Array(apiKey.utf8))
     }
 
     static func adminError(_ status: Int, _ message: String) -> EdgeResponse {
@@ -366,5 +390,16 @@ public final class Gateway: Sendable {
                 }),
             ])
         })])
+    }
+}
+
+/// A chain's admission of calls to its upstreams by priority (`PriorityAdmission`).
+final class ChainAdmission: Sendable {
+    private let admission = Mutex(PriorityAdmission<ContinuousClock>())
+
+    func admit(_ priority: Priority, capacity: Double?) -> PriorityAdmission<ContinuousClock>.Decision {
+        // No known limit: nothing to keep for anyone.
+        guard let capacity else { return .admit }
+        return admission.withLock { $0.admit(priority, capacity: capacity, now: .now) }
     }
 }

@@ -227,6 +227,18 @@ public struct UpstreamHealth<Clock: _Concurrency.Clock>: Sendable where Clock.Du
             + configuration.failurePenalty.inSeconds * Double(counts.failures) / Double(counts.successes + 1)
     }
 
+    /// Calls per second this upstream can take now: none while it is down, its circuit open, out
+    /// of service or paused by a 429; its rate limit (lowered after 429s) otherwise; nil when it
+    /// has no rate limit (capacity unknown).
+    public func capacity(now: Clock.Instant) -> Double? {
+        switch state(now: now) {
+        case .down, .openCircuit: return 0
+        case .healthy, .lagging: break
+        }
+        if currentPause(now: now) != nil { return 0 }
+        return rateLimiter?.currentRate(now: now)
+    }
+
     /// The recent p95 latency for hedging, or nil with fewer than `minimumSamplesForP95` samples.
     public func hedgingLatency(now: Clock.Instant) -> Duration? {
         latency.quantile(0.95, now: now, minimumCount: configuration.minimumSamplesForP95)

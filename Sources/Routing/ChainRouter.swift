@@ -53,6 +53,8 @@ public final class ChainRouter: Service, Sendable {
         /// a failure or a head poll refreshes them at once.
         var candidates: [(score: Double, mayTryNow: Bool)] = []
         var candidatesAt: ContinuousClock.Instant?
+        /// What `capacity` reports, as of `candidatesAt`.
+        var capacity: Double?
     }
 
     public let configuration: RouterConfiguration
@@ -561,12 +563,7 @@ public final class ChainRouter: Service, Sendable {
     func plan(block: UInt64? = nil) -> [Int] {
         let now = ContinuousClock.now
         return state.withLock { state in
-            if state.candidatesAt.map({ now - $0 > Self.candidateRefresh }) ?? true {
-                state.candidates = state.upstreams.map { upstream in
-                    (upstream.health.score(now: now), upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now))
-                }
-                state.candidatesAt = now
-            }
+            refreshCandidates(&state, now: now)
             let candidates = state.upstreams.indices.map { index in
                 let upstream = state.upstreams[index]
                 // Heads are known as of the last poll, so near the consensus head an upstream within
@@ -592,6 +589,37 @@ public final class ChainRouter: Service, Sendable {
                 plan = selector.order(candidates.map { var c = $0; c.hasBlock = true; return c }, using: &state.random)
             }
             return plan
+        }
+    }
+
+    /// Recomputes the upstreams' scores, availability and the chain's capacity when they are older than `candidateRefresh`.
+    private func refreshCandidates(_ state: inout State, now: ContinuousClock.Instant) {
+        guard state.candidatesAt.map({ now - $0 > Self.candidateRefresh }) ?? true else { return }
+        state.candidates = state.upstreams.map { upstream in
+            (upstream.health.score(now: now), upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now))
+        }
+        // Head polls take one call per upstream per interval out of each `maxRps`.
+        let interval = configuration.headPollInterval.components
+        let pollsPerSecond = 1 / max(Double(interval.seconds) + Double(interval.attoseconds) / 1e18, 0.001)
+        var capacity: Double? = 0
+        for upstream in state.upstreams where upstream.chainIdMatches != false && !upstream.isLying(now: now) {
+            guard let own = upstream.health.capacity(now: now), let total = capacity else {
+                capacity = nil
+                break
+            }
+            capacity = total + max(0, own - (own > 0 ? pollsPerSecond : 0))
+        }
+        state.capacity = capacity
+        state.candidatesAt = now
+    }
+
+    /// Calls per second the chain's upstreams can take now (their `maxRps`, less those down,
+    /// out of service, lying or paused by 429s); nil when an available upstream has no `maxRps`.
+    public var capacity: Double? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            refreshCandidates(&state, now: now)
+            return state.capacity
         }
     }
 

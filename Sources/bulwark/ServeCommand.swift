@@ -98,7 +98,11 @@ struct ServeCommand: AsyncParsableCommand {
         limits.idleTimeout = configuration.server.idleTimeout
         limits.maxConnections = configuration.server.maxConnections
         let gateway = Gateway(chains: chains, limits: limits, adminKey: configuration.auth?.adminKey,
-                              clientKeys: configuration.auth?.keys.map(\.key) ?? [], logger: logger)
+                              clients: (configuration.auth?.keys ?? []).map { key in
+                                  let methods = key.methods
+                                  return GatewayClient(key: key.key, name: key.name, priority: key.priority, rps: key.rps, burst: key.burst,
+                                                       allows: { methods?.allows($0) ?? true })
+                              }, logger: logger)
         let listen = configuration.server.listen
         let server = gateway.server(host: listen.host, port: listen.port, metricsRegistry: registry) { port in
             logger.info("listening", metadata: ["server.address": "http://\(listen.host.contains(":") ? "[\(listen.host)]" : listen.host):\(port)"])

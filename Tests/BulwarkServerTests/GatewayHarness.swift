@@ -21,7 +21,7 @@ final class GatewayHarness: Sendable {
     let url: String
     private let tasks: Mutex<[Task<Void, Never>]>
 
-    static func start(blockTime: Duration = .milliseconds(300), limits: GatewayLimits = .init(), adminKey: String? = nil,
+    static func start(blockTime: Duration = .milliseconds(300), limits: GatewayLimits = .init(), adminKey: String? = nil, clients: [GatewayClient] = [],
                       metricsRegistry: PrometheusCollectorRegistry? = nil, chain: String = "eth",
                       allows: @escaping @Sendable (String) -> Bool = { _ in true },
                       simnet existing: Simnet? = nil, cache: ResponseCache.Configuration? = nil, pollsHeads: Bool = true,
@@ -43,7 +43,7 @@ final class GatewayHarness: Sendable {
         routing.attemptTimeout = .seconds(2)
         tune(&routing)
         let router = try ChainRouter(configuration: routing, cache: cache.map { ResponseCache(chainName: chain, configuration: $0) })
-        let gateway = Gateway(chains: [GatewayChain(name: chain, router: router, allows: allows)], limits: limits, adminKey: adminKey)
+        let gateway = Gateway(chains: [GatewayChain(name: chain, router: router, allows: allows)], limits: limits, adminKey: adminKey, clients: clients)
         let port = Mutex<Int?>(nil)
         let server = gateway.server(host: "127.0.0.1", port: 0, metricsRegistry: metricsRegistry) { bound in port.withLock { $0 = bound } }
         var tasks: [Task<Void, Never>] = []

@@ -31,20 +31,8 @@ func at(_ seconds: Double) -> TestClock.Instant {
     TestClock.Instant(offset: .nanoseconds(Int64((seconds * 1e9).rounded())))
 }
 
-/// SplitMix64: a tiny seeded generator so random tests are repeatable.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A seeded generator so random tests are repeatable.
+typealias SeededGenerator = SplitMix64
 
 extension Duration {
     /// Seconds as a Double, for tolerances in assertions.
