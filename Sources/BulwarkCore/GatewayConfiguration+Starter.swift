@@ -43,6 +43,7 @@ extension GatewayConfiguration {
         #       priority: normal                # critical | normal | bulk: under overload bulk is shed first, critical last
         #       rps: 100                        # calls per second; absent: no limit
         #       burst: 100                      # token-bucket size; default = rps
+        #       methods: { allow: [eth_*], deny: [eth_sendRawTransaction] }   # on top of the chain's; absent: all it allows
 
         chains:
           - name: eth                   # served at POST /eth (and POST / when it is the only chain)

@@ -70,7 +70,9 @@ let starterEnvironment = [
         let configuration = try parse(uncommented, environment)
         #expect(configuration.cache.url == "postgres://bulwark@127.0.0.1/bulwark")
         #expect(configuration.cache.staleIfError == .seconds(300))
-        #expect(configuration.auth?.keys == [GatewayConfiguration.APIKey(key: "client-key", name: "withdrawals", priority: .normal, rps: 100, burst: 100)])
+        #expect(configuration.auth?.keys == [GatewayConfiguration.APIKey(key: "client-key", name: "withdrawals", priority: .normal, rps: 100, burst: 100,
+                                                                          methods: .init(allow: ["eth_*"], deny: ["eth_sendRawTransaction"]))])
+        #expect(configuration.auth?.keys.first?.methods?.allows("eth_sendRawTransaction") == false)
         #expect(configuration.chains[0].methods?.allows("eth_call") == true)
         #expect(configuration.chains[0].methods?.allows("debug_traceCall") == false)
         #expect(configuration.chains[0].upstreams[0].maxRps == 50)
