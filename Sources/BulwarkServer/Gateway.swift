@@ -11,8 +11,6 @@ public struct GatewayChain: Sendable {
     public var router: ChainRouter
     /// The chain's method allow/deny policy (SPEC section 2, `methods`).
     public var allows: @Sendable (String) -> Bool
-    /// Which calls go to the upstreams when their capacity is short, by the client's priority.
-    let admission = ChainAdmission()
 
     public init(name: String, router: ChainRouter, allows: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.name = name
@@ -102,6 +100,7 @@ public final class Gateway: Sendable {
 
         let chain: GatewayChain
         let calls: Calls
+        let client: GatewayClient
         let deadline: ContinuousClock.Instant
     }
 
@@ -148,7 +147,7 @@ public final class Gateway: Sendable {
             if !batch.contains(where: { if case .pending = $0 { true } else { false } }) {
                 return .respond(Self.batchResponse(batch.map { if case .answered(let answer) = $0 { answer } else { BatchAnswer(cache: .miss) } }))
             }
-            return .execute(PendingRequest(chain: chain, calls: .batch(batch), deadline: deadline))
+            return .execute(PendingRequest(chain: chain, calls: .batch(batch), client: client, deadline: deadline))
         }
         let call: RPCCall
         do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
@@ -157,7 +156,7 @@ public final class Gateway: Sendable {
         if let refusal = overRateLimit(client, calls: 1) { return .respond(refusal) }
         let start = ContinuousClock.now
         guard let outcome = triage(call, chain: chain, client: client) else {
-            return .execute(PendingRequest(chain: chain, calls: .single(call), deadline: deadline))
+            return .execute(PendingRequest(chain: chain, calls: .single(call), client: client, deadline: deadline))
         }
         metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
         return .respond(response(call, outcome, chain: chain))
@@ -171,7 +170,7 @@ public final class Gateway: Sendable {
     }
 
     /// What becomes of one valid call before anything waits: refused by a method policy, answered
-    /// at once, shed to keep upstream capacity for more important clients, or nil: to be made.
+    /// at once, or nil: to be made (and maybe shed, by the router, for the client's priority).
     private func triage(_ call: RPCCall, chain: GatewayChain, client: GatewayClient) -> CallOutcome? {
         if !chain.allows(call.method) {
             client.notAllowed.increment()
@@ -182,15 +181,9 @@ public final class Gateway: Sendable {
             return .failed(.methodNotAllowed(call.method, client: client.name))
         }
         if let answer = chain.router.answerNow(call) {
-            client.admitted.increment()
+            client.answered.increment()
             return answer
         }
-        let capacity = chain.router.capacity
-        if case .shed(let retryAfter) = chain.admission.admit(client.priority, capacity: capacity) {
-            client.shed.increment()
-            return .failed(.shed(priority: client.priority, chain: chain.name, capacity: capacity ?? 0, retryAfter: retryAfter))
-        }
-        client.admitted.increment()
         return nil
     }
 
@@ -198,9 +191,9 @@ public final class Gateway: Sendable {
     public func finish(_ request: PendingRequest) async -> EdgeResponse {
         switch request.calls {
         case .batch(let items):
-            return await finishBatch(items, chain: request.chain, deadline: request.deadline)
+            return await finishBatch(items, chain: request.chain, client: request.client, deadline: request.deadline)
         case .single(let call):
-            let outcome = await execute(call, chain: request.chain, deadline: request.deadline)
+            let outcome = await execute(call, chain: request.chain, client: request.client, deadline: request.deadline)
             return response(call, outcome, chain: request.chain)
         }
     }
@@ -253,7 +246,7 @@ public final class Gateway: Sendable {
     }
 
     /// Makes the calls still pending, concurrently, and writes the batch's answer.
-    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, deadline: ContinuousClock.Instant) async -> EdgeResponse {
+    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) async -> EdgeResponse {
         var answers = items.map { item -> BatchAnswer in
             if case .answered(let answer) = item { return answer }
             return BatchAnswer(cache: .miss)
@@ -261,7 +254,7 @@ public final class Gateway: Sendable {
         await withTaskGroup(of: (Int, BatchAnswer).self) { group in
             for (index, item) in items.enumerated() {
                 guard case .pending(let call) = item else { continue }
-                group.addTask { (index, Self.batchAnswer(call, await self.execute(call, chain: chain, deadline: deadline), chain: chain)) }
+                group.addTask { (index, Self.batchAnswer(call, await self.execute(call, chain: chain, client: client, deadline: deadline), chain: chain)) }
             }
             for await (index, answer) in group { answers[index] = answer }
         }
@@ -277,9 +270,10 @@ public final class Gateway: Sendable {
                             body: "[" + parts.joined(separator: ",") + "]")
     }
 
-    private func execute(_ call: RPCCall, chain: GatewayChain, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    private func execute(_ call: RPCCall, chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) async -> CallOutcome {
         let start = ContinuousClock.now
-        let outcome = await chain.router.execute(call, deadline: deadline)
+        let outcome = await chain.router.execute(call, deadline: deadline, priority: client.priority)
+        if case .failed(let error) = outcome, error.isShed { client.shed.increment() } else { client.answered.increment() }
         metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
         return outcome
     }
@@ -336,8 +330,10 @@ public final class Gateway: Sendable {
     }
 
     /// Whether an admin request carries the admin key (constant-time comparison).
+    /// Without client keys and without an admin key the gateway is open, admin endpoints too;
+    /// with client keys but no admin key, the admin endpoints are closed.
     public func isAdmin(apiKey: String?) -> Bool {
-        guard let adminKey else { return true }
+        guard let adminKey else { return clients.isEmpty }
         guard let apiKey else { return false }
         return GatewayClient.constantTimeEqual(Array(adminKey.utf8), Array(apiKey.utf8))
     }
@@ -390,16 +386,5 @@ public final class Gateway: Sendable {
                 }),
             ])
         })])
-    }
-}
-
-/// A chain's admission of calls to its upstreams by priority (`PriorityAdmission`).
-final class ChainAdmission: Sendable {
-    private let admission = Mutex(PriorityAdmission<ContinuousClock>())
-
-    func admit(_ priority: Priority, capacity: Double?) -> PriorityAdmission<ContinuousClock>.Decision {
-        // No known limit: nothing to keep for anyone.
-        guard let capacity else { return .admit }
-        return admission.withLock { $0.admit(priority, capacity: capacity, now: .now) }
     }
 }

@@ -14,8 +14,8 @@ public final class GatewayClient: Sendable {
     let rateLimit: TokenBucketConfiguration?
     private let bucket: Mutex<TokenBucket<ContinuousClock>?>
     let allows: @Sendable (String) -> Bool
-    /// `bulwark_client_calls_total{client, priority, result}`: admitted, rate_limited, shed, not_allowed.
-    let admitted: Counter
+    /// `bulwark_client_calls_total{client, priority, result}`: answered (at once or by the upstreams), rate_limited, shed, not_allowed.
+    let answered: Counter
     let rateLimited: Counter
     let shed: Counter
     let notAllowed: Counter
@@ -30,7 +30,7 @@ public final class GatewayClient: Sendable {
         bucket = Mutex(rateLimit.map { TokenBucket(configuration: $0) })
         self.allows = allows
         let dimensions = [("client", name), ("priority", priority.rawValue)]
-        admitted = Counter(label: "bulwark_client_calls_total", dimensions: dimensions + [("result", "admitted")])
+        answered = Counter(label: "bulwark_client_calls_total", dimensions: dimensions + [("result", "answered")])
         rateLimited = Counter(label: "bulwark_client_calls_total", dimensions: dimensions + [("result", "rate_limited")])
         shed = Counter(label: "bulwark_client_calls_total", dimensions: dimensions + [("result", "shed")])
         notAllowed = Counter(label: "bulwark_client_calls_total", dimensions: dimensions + [("result", "not_allowed")])
@@ -62,14 +62,6 @@ extension GatewayError {
     static func rateLimited(client: String, rps: Double, burst: Double, retryAfter: Duration) -> GatewayError {
         GatewayError(code: -32005, httpStatus: 429, message: "rate limit exceeded", data: .object([
             "reason": .string("the key '\(client)' may make \(Self.format(rps)) calls per second (bursts of \(Self.format(burst))); retry after \(retryAfterSeconds(retryAfter)) s"),
-            "retryAfter": .number(Double(retryAfterSeconds(retryAfter))),
-        ]))
-    }
-
-    /// Shed to keep capacity for more important calls (SPEC section 3, -32005, HTTP 429).
-    static func shed(priority: Priority, chain: String, capacity: Double, retryAfter: Duration) -> GatewayError {
-        GatewayError(code: -32005, httpStatus: 429, message: "overloaded: \(priority.rawValue) calls are shed", data: .object([
-            "reason": .string("chain '\(chain)' can take about \(Self.format(capacity)) calls per second from its upstreams now; \(priority.rawValue) calls are shed first to keep it for more important ones; retry after \(retryAfterSeconds(retryAfter)) s"),
             "retryAfter": .number(Double(retryAfterSeconds(retryAfter))),
         ]))
     }

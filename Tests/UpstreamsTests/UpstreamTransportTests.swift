@@ -40,7 +40,7 @@ import Testing
         }
         #expect(clock.now - start < .seconds(2))
         try await simnet.setFault(.ratelimit, matching: ["id": "ankr-eastus"])
-        let limited = try await UpstreamTransport(url: simnet.url("ankr-eastus")).post(Self.blockNumber, timeout: .seconds(1))
+        let limited = try await UpstreamTransport(url: simnet.url("ankr-eastus")).post(Self.blockNumber, timeout: .seconds(5))
         #expect(limited.status == 429)
         #expect(limited.headers["Retry-After"] == ["1"])
     }
