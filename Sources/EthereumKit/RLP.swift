@@ -103,7 +103,8 @@ public enum RLP {
     }
 
     static func prefixLength(_ payloadLength: Int) -> Int {
-        payloadLength < 56 ? 1 : 1 + minimalBigEndian(UInt64(payloadLength)).count
+        // 1, or 1 + the bytes of the length: counted, not built (encoding asks this for every item at every level).
+        payloadLength < 56 ? 1 : 1 + (Int.bitWidth - payloadLength.leadingZeroBitCount + 7) / 8
     }
 
     private static func appendPrefix(payloadLength: Int, shortBase: UInt8, to out: inout [UInt8]) {
@@ -152,15 +153,16 @@ public enum RLP {
         return .list(items)
     }
 
-    /// Checks that `bytes[start..<end]` is exactly one canonical item, without building it.
+    /// Checks that `bytes[start..<end]` is exactly one canonical item, without building it:
+    /// accepts exactly what `decode` accepts, nesting bound included.
     static func validate(_ bytes: [UInt8], from start: Int, to end: Int, depth: Int = 0) throws(RLPError) {
         guard start < end else { throw RLPError(offset: start, reason: "empty input") }
-        guard depth <= maxDepth else { throw RLPError(offset: start, reason: "lists nested deeper than \(maxDepth) levels") }
         let header = try readHeader(bytes, at: start, end: end)
         guard header.payloadEnd == end else {
             throw RLPError(offset: header.payloadEnd, reason: "\(end - header.payloadEnd) trailing byte(s) after the item")
         }
         if header.isList {
+            guard depth < maxDepth else { throw RLPError(offset: start, reason: "lists nested deeper than \(maxDepth) levels") }
             var cursor = header.payloadStart
             while cursor < header.payloadEnd {
                 let child = try readHeader(bytes, at: cursor, end: header.payloadEnd)

@@ -90,7 +90,13 @@ import Testing
         let harness = try await GatewayHarness.start(limits: Self.limits { $0.maxConnections = 3 })
         defer { Task { await harness.stop() } }
         var open: [RawConnection] = []
-        for _ in 0..<3 { open.append(try await RawConnection.open(port: harness.port)) }
+        for _ in 0..<3 {
+            // Answered: the server has counted it (accepting is not enough to know that).
+            let connection = try await RawConnection.open(port: harness.port)
+            try await connection.send(EdgeServerTests.post("/eth", EdgeServerTests.call))
+            _ = try await connection.read { $0.contains(#""result""#) }
+            open.append(connection)
+        }
         let refused = try await RawConnection.exchange(port: harness.port, EdgeServerTests.post("/eth", EdgeServerTests.call)) { _ in false }
         #expect(refused.text.hasPrefix("HTTP/1.1 503 Service Unavailable") && refused.closed)
         open.removeFirst().close()

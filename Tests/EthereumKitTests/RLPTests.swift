@@ -142,4 +142,20 @@ import Testing
         for _ in 0..<100 { shallow = .list([shallow]) }
         #expect(try RLP.decode(RLP.encode(shallow)) == shallow)
     }
+
+    /// Found by the fuzzer (Fuzz/RLPFuzzer): `validate`, which checks proof nodes, accepted 129
+    /// nested lists that `decode` refuses. Both now stop at `RLP.maxDepth` levels of lists.
+    @Test func validateAndDecodeShareTheNestingBound() throws {
+        func nestedLists(_ levels: Int) -> [UInt8] {
+            var item: RLPItem = .list([])
+            for _ in 1..<levels { item = .list([item]) }
+            return RLP.encode(item)
+        }
+        let deepest = nestedLists(RLP.maxDepth)
+        #expect(throws: Never.self) { try RLP.decode(deepest) }
+        #expect(throws: Never.self) { try RLP.validate(deepest, from: 0, to: deepest.count) }
+        let tooDeep = nestedLists(RLP.maxDepth + 1)
+        #expect(throws: RLPError.self) { try RLP.decode(tooDeep) }
+        #expect(throws: RLPError.self) { try RLP.validate(tooDeep, from: 0, to: tooDeep.count) }
+    }
 }

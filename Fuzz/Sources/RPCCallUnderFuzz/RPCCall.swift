@@ -1,0 +1,1 @@
+../../../Sources/Routing/RPCCall.swift
