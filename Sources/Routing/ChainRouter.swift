@@ -72,6 +72,8 @@ public final class ChainRouter: Service, Sendable {
     private let selector = UpstreamSelector(strategy: .powerOfTwoChoices)
     /// Which calls go upstream when capacity is short, by priority.
     private let admission = CallAdmission()
+    /// Whether some upstream has a `maxRps` (else no call is ever shed).
+    private let hasRateLimits: Bool
     private let logger: Logger
     private let metrics: RoutingMetrics
 
@@ -91,6 +93,7 @@ public final class ChainRouter: Service, Sendable {
         }
         self.upstreams = upstreams
         upstreamIds = upstreams.map(\.spec.id)
+        hasRateLimits = configuration.upstreams.contains { $0.maxRps != nil }
         state = Mutex(State(upstreams: states))
         metrics = RoutingMetrics(chain: configuration.chainName, upstreamIds: configuration.upstreams.map(\.id))
     }
@@ -171,6 +174,8 @@ public final class ChainRouter: Service, Sendable {
 
     /// The refusal of a call of `priority` while the upstreams' capacity is kept for more important ones; nil: go ahead.
     private func shed(_ priority: Priority) -> CallOutcome? {
+        // Without any `maxRps` the capacity is never known: nothing to keep for anyone.
+        guard hasRateLimits else { return nil }
         let capacity = self.capacity
         guard case .shed(let retryAfter) = admission.admit(priority, capacity: capacity) else { return nil }
         metrics.shed.increment()
