@@ -5,8 +5,9 @@
 /// A token bucket that refills at the chain's current capacity (calls per second over the
 /// upstreams that may take calls now) and holds `window` of it. A call takes a token; `bulk` only
 /// while the bucket is more than `bulkReserve` full, `normal` while more than `normalReserve`
-/// full, `critical` whenever a token is there — so the last part of the capacity is kept for
-/// the more important calls, and a lower class may still use all of it when nobody else needs it.
+/// full, `critical` always (taking a token when there is one) — so the last part of the capacity
+/// is kept for the more important calls, and a lower class may still use all of it when nobody
+/// else needs it.
 /// Unknown capacity (an upstream without a `maxRps`) sheds nothing. Pure: time is passed in.
 public struct PriorityAdmission<Clock: _Concurrency.Clock>: Sendable where Clock.Duration == Duration {
     public enum Decision: Equatable, Sendable {
@@ -44,11 +45,13 @@ public struct PriorityAdmission<Clock: _Concurrency.Clock>: Sendable where Clock
         if let updatedAt { level += max(0, updatedAt.duration(to: now).inSeconds) * capacity }
         level = min(level, size)
         updatedAt = now
-        let reserve = switch priority {
-        case .critical: 0.0
-        case .normal: normalReserve * size
-        case .bulk: bulkReserve * size
+        // Critical calls are never shed: beyond the capacity, one waits for an upstream's token
+        // within its deadline rather than being refused.
+        guard priority != .critical else {
+            tokens = max(0, level - 1)
+            return .admit
         }
+        let reserve = priority == .normal ? normalReserve * size : bulkReserve * size
         guard level - 1 >= reserve - 1e-9 else {
             tokens = level
             let missing = reserve + 1 - level

@@ -43,6 +43,15 @@ import Testing
         #expect(admitted.values.reduce(0, +) <= 100 * 10 + 100, "no more than the capacity (and one window) in all")
     }
 
+    /// Critical calls are never shed, even in a burst beyond the capacity (they wait for upstream
+    /// tokens instead), and a burst of them leaves nothing for bulk.
+    @Test func criticalIsNeverShed() {
+        var admission = Admission()
+        for _ in 0..<500 { #expect(admission.admit(.critical, capacity: 10, now: at(1)) == .admit) }
+        #expect(admission.admit(.bulk, capacity: 10, now: at(1)) != .admit)
+        #expect(admission.admit(.normal, capacity: 10, now: at(1)) != .admit)
+    }
+
     /// A lower class may use all the capacity when nobody more important needs it.
     @Test func bulkAloneMayUseTheWholeCapacity() {
         var admission = Admission()
