@@ -3,7 +3,8 @@ import NIOHTTP1
 import Prometheus
 
 /// One client connection of the gateway's HTTP edge. Requests are answered one at a time, in
-/// order (pipelined ones wait here, read but not started); the body is kept
+/// order (pipelined ones wait here, read but not started, and reading pauses until they are
+/// answered); the body is kept
 /// as the `ByteBuffer` it arrived in and handed to the gateway without a copy. JSON-RPC calls
 /// run as a task that, with the event loops as Swift's executor, stays on this connection's
 /// thread; every other route is answered right here.
@@ -32,8 +33,11 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A request is being answered (its response not yet written).
     private var answering = false
     private var quiescing = false
-    /// More pipelined requests than this close the connection.
-    static let maxWaitingRequests = 16
+    /// Reading is paused while pipelined requests wait.
+    private var pipelining = false
+    /// More pipelined requests than this (or more than `maxBodyBytes` of their bodies) waiting at
+    /// once close the connection.
+    static let maxWaitingRequests = 128
 
     init(gateway: Gateway, metricsRegistry: PrometheusCollectorRegistry?) {
         self.gateway = gateway
@@ -68,8 +72,14 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             incoming = nil
             context.triggerUserOutboundEvent(ConnectionGuard.Event.requestReceived, promise: nil)
             if answering {
-                guard waiting.count < Self.maxWaitingRequests else { return context.close(promise: nil) }
+                let bytes = waiting.reduce(request.body?.readableBytes ?? 0) { $0 + ($1.body?.readableBytes ?? 0) }
+                guard waiting.count < Self.maxWaitingRequests, bytes <= gateway.limits.maxBodyBytes else { return context.close(promise: nil) }
                 waiting.append(request)
+                // Read no further until the queue is answered: pipelined bodies cannot pile up in memory.
+                if !pipelining {
+                    pipelining = true
+                    context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                }
             } else {
                 answering = true
                 respond(to: request, context: context)
@@ -191,6 +201,9 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
                 respond(to: next, context: context)
             } else {
                 context.triggerUserOutboundEvent(incoming == nil ? ConnectionGuard.Event.idle : .reading, promise: nil)
+                if !pipelining { return }
+                pipelining = false
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             }
         } else {
             waiting.removeAll()

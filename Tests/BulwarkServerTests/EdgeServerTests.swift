@@ -31,6 +31,17 @@ import Testing
         #expect(!reply.closed)
     }
 
+    /// Fifty requests in one write: all answered, in order, on the one connection.
+    @Test func manyPipelinedRequestsInOneWriteAreAllAnswered() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let requests = (1...50).map { Self.post("/eth", #"{"jsonrpc":"2.0","id":\#($0),"method":"eth_chainId"}"#) }.joined()
+        let reply = try await RawConnection.exchange(port: harness.port, requests) { $0.components(separatedBy: "HTTP/1.1 200 OK").count == 51 }
+        let ids = reply.text.components(separatedBy: #""id":"#).dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        #expect(ids == Array(1...50))
+        #expect(!reply.closed)
+    }
+
     @Test func expectContinueGetsA100BeforeTheBody() async throws {
         let harness = try await GatewayHarness.start()
         defer { Task { await harness.stop() } }
