@@ -149,10 +149,11 @@ public final class Gateway: Sendable {
             }
             return .execute(PendingRequest(chain: chain, calls: .batch(batch), client: client, deadline: deadline))
         }
-        let call: RPCCall
+        var call: RPCCall
         do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
             return .respond(Self.error(error, id: error.id))
         }
+        if call.idNeedsItsText { call.idText = Self.memberText("id", of: body) }
         if let refusal = overRateLimit(client, calls: 1) { return .respond(refusal) }
         let start = ContinuousClock.now
         guard let outcome = triage(call, chain: chain, client: client) else {
@@ -160,6 +161,13 @@ public final class Gateway: Sendable {
         }
         metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
         return .respond(response(call, outcome, chain: chain))
+    }
+
+    /// A top-level member's value as written in `body` (a JSON object).
+    static func memberText(_ name: String, of body: ByteBuffer) -> String? {
+        let bytes = Array(body.readableBytesView)
+        guard let member = try? JSONValue.parseMembers(bytes).first(where: { $0.key == name }) else { return nil }
+        return String(decoding: bytes[member.span], as: UTF8.self)
     }
 
     /// A 429 when `calls` more would take the client over its key's rate limit.
@@ -207,7 +215,7 @@ public final class Gateway: Sendable {
             status = error.httpStatus
             if let retryAfter = error.retryAfterHeader { headers.append(("Retry-After", retryAfter)) }
         }
-        return EdgeResponse(status: status, headers: headers, body: outcome.responseJSON(id: call.id))
+        return EdgeResponse(status: status, headers: headers, body: outcome.responseJSON(id: call.id, idText: call.idText))
     }
 
     /// One part of a batch's answer.

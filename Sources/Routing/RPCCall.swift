@@ -7,11 +7,26 @@ public struct RPCCall: Sendable {
     public var method: String
     /// `params` as given (array or object), nil when absent.
     public var params: JSONValue?
+    /// The id as the client wrote it, when writing the parsed number back would change it (an
+    /// integer beyond 2^53, a fraction): the answer must carry the client's id exactly.
+    public var idText: String?
 
     public init(id: JSONValue?, method: String, params: JSONValue?) {
         self.id = id
         self.method = method
         self.params = params
+    }
+
+    /// Writes a response's id: `text` when the client's id could not be written back exactly.
+    static func writeID(_ id: JSONValue?, text: String?, to out: inout String) {
+        if let text { out += text } else { (id ?? .null).write(to: &out) }
+    }
+
+    /// Whether writing the parsed `id` back could differ from what the client wrote (integers from
+    /// 2^53 on lose digits as Doubles; fractions and exponents are written in Swift's own form).
+    public var idNeedsItsText: Bool {
+        guard case .number(let value)? = id else { return false }
+        return !(value.rounded() == value && abs(value) < 9_007_199_254_740_992)
     }
 
     /// Validates one element of a request (SPEC section 3: -32600 for anything that is not JSON-RPC 2.0).
@@ -108,10 +123,13 @@ public struct GatewayError: Error, Sendable, Equatable {
     }
 
     /// The JSON-RPC error response object.
-    public func responseJSON(id: JSONValue?) -> String {
+    public func responseJSON(id: JSONValue?, idText: String? = nil) -> String {
         var error: [String: JSONValue] = ["code": .number(Double(code)), "message": .string(message)]
         if let data { error["data"] = data }
-        return JSONValue.object(["jsonrpc": .string("2.0"), "id": id ?? .null, "error": .object(error)]).serialized()
+        guard let idText else {
+            return JSONValue.object(["jsonrpc": .string("2.0"), "id": id ?? .null, "error": .object(error)]).serialized()
+        }
+        return #"{"error":"# + JSONValue.object(error).serialized() + #","id":"# + idText + #","jsonrpc":"2.0"}"#
     }
 }
 
@@ -172,32 +190,32 @@ public enum CallOutcome: Sendable {
     case cached(value: [UInt8], staleAge: Duration?)
     case failed(GatewayError)
 
-    /// The JSON-RPC response object for a client id.
-    public func responseJSON(id: JSONValue?) -> String {
+    /// The JSON-RPC response object for a client id (`idText`: the id as the client wrote it).
+    public func responseJSON(id: JSONValue?, idText: String? = nil) -> String {
         switch self {
         case .answered(let member, let value, _):
             var out = #"{"jsonrpc":"2.0","id":"#
-            (id ?? .null).write(to: &out)
+            RPCCall.writeID(id, text: idText, to: &out)
             out += ",\"" + member + "\":"
             out += String(decoding: value, as: UTF8.self)
             out += "}"
             return out
         case .local(let result):
             var out = #"{"jsonrpc":"2.0","id":"#
-            (id ?? .null).write(to: &out)
+            RPCCall.writeID(id, text: idText, to: &out)
             out += #","result":"#
             result.write(to: &out)
             out += "}"
             return out
         case .cached(let value, _), .verified(let value, _):
             var out = #"{"jsonrpc":"2.0","id":"#
-            (id ?? .null).write(to: &out)
+            RPCCall.writeID(id, text: idText, to: &out)
             out += #","result":"#
             out += String(decoding: value, as: UTF8.self)
             out += "}"
             return out
         case .failed(let error):
-            return error.responseJSON(id: id)
+            return error.responseJSON(id: id, idText: idText)
         }
     }
 

@@ -42,6 +42,21 @@ import Testing
         #expect(!reply.closed)
     }
 
+    /// The answer carries the client's id exactly as written, even where a Double cannot hold it.
+    /// (An integer written with an exponent, `-2e3`, comes back as the same number, `-2000`.)
+    @Test func idsComeBackExactlyAsWritten() async throws {
+        let harness = try await GatewayHarness.start(allows: { $0 != "eth_accounts" })
+        defer { Task { await harness.stop() } }
+        for id in ["9007199254740993", "12345678901234567890", "1.50", "-0.5e-3", "7", #""abc""#, "null"] {
+            for method in ["eth_chainId", "eth_getBalance", "eth_accounts"] {
+                let params = method == "eth_getBalance" ? #","params":["0x0000000000000000000000000000000000000042","0x1"]"# : ""
+                let body = #"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)"\#(params)}"#
+                let text = try await HTTPTestClient.request(.POST, harness.url, body: body).text
+                #expect(text.contains(#""id":\#(id),"#) || text.contains(#""id":\#(id)}"#), "\(method) with id \(id): \(text)")
+            }
+        }
+    }
+
     @Test func expectContinueGetsA100BeforeTheBody() async throws {
         let harness = try await GatewayHarness.start()
         defer { Task { await harness.stop() } }
