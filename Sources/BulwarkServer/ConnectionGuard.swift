@@ -34,13 +34,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var awaitingRequest = true
 
     init(readTimeout: Duration, idleTimeout: Duration) {
-        self.readTimeout = Self.timeAmount(readTimeout)
-        self.idleTimeout = Self.timeAmount(idleTimeout)
+        self.readTimeout = TimeAmount(readTimeout)
+        self.idleTimeout = TimeAmount(idleTimeout)
         tick = .nanoseconds(max(10_000_000, min(1_000_000_000, min(self.readTimeout, self.idleTimeout).nanoseconds / 4)))
-    }
-
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     func channelActive(context: ChannelHandlerContext) {

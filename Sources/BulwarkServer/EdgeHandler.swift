@@ -115,11 +115,11 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
             Task {
                 let response = await gateway.finish(pending)
-                if loop.inEventLoop {
+                let answer: @Sendable () -> Void = {
                     bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context)
-                } else {
-                    loop.execute { bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context) }
                 }
+                // On the connection's loop already (the usual case): no hop through its task queue.
+                if loop.inEventLoop { answer() } else { loop.execute(answer) }
             }
         case .health:
             write(.text(200, "ok\n"), version: head.version, keepAlive: keepAlive, context: context)

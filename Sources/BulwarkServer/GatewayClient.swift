@@ -72,17 +72,6 @@ extension GatewayError {
                      data: .string("\(method) is not allowed for the key '\(client)' by the gateway's configuration"))
     }
 
-    /// The `Retry-After` header of a 429, in whole seconds.
-    var retryAfterHeader: String? {
-        guard httpStatus == 429, case .number(let seconds)? = data?["retryAfter"] else { return nil }
-        return String(Int(seconds))
-    }
-
-    /// `Retry-After` in whole seconds, at least 1.
-    static func retryAfterSeconds(_ duration: Duration) -> Int {
-        max(1, Int((Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18).rounded(.up)))
-    }
-
     private static func format(_ value: Double) -> String {
         value == value.rounded() ? String(Int(value)) : String((value * 10).rounded() / 10)
     }

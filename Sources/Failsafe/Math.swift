@@ -17,7 +17,7 @@ enum Math {
 
 extension Duration {
     /// This duration in seconds, for rates and ratios (not for exact arithmetic).
-    var inSeconds: Double {
+    public var inSeconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

@@ -35,8 +35,7 @@ final class AttemptEvents: Sendable {
 
     /// Posts `event` after `delay`, unless the round is over by then.
     func post(_ event: ChainRouter.AttemptEvent, after delay: Duration) {
-        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-        let timer = loop.scheduleTask(in: .nanoseconds(nanoseconds)) { self.post(event) }
+        let timer = loop.scheduleTask(in: TimeAmount(delay)) { self.post(event) }
         let keep = state.withLock { state in
             guard !state.finished else { return false }
             state.timers.append(timer)

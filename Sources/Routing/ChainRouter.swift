@@ -426,118 +426,102 @@ public final class ChainRouter: Service, Sendable {
     private func attemptRound(
         _ call: RPCCall, order: [Int], budget: DeadlineBudget<ContinuousClock>, record round: inout RoundRecord
     ) async -> CallOutcome? {
-        var collected = round.attempts
-        var notFound = round.methodNotFound
-        var heldBack = round.heldBack
-        var transportFailures = round.transportFailures
-        var startedInAll = round.started
-        var rateLimitedWait = round.rateLimitedWait
-        defer {
-            round.attempts = collected
-            round.methodNotFound = notFound
-            round.heldBack = heldBack
-            round.transportFailures = transportFailures
-            round.started = startedInAll
-            round.rateLimitedWait = rateLimitedWait
-        }
         let events = AttemptEvents(loop: upstreams[order[0]].transport.group.any())
         defer { events.finish() }
-        do {
-            var remaining = order
-            var started = 0
-            var hedges = 0
-            var running: [Int: ContinuousClock.Instant] = [:]
+        var remaining = order
+        var started = 0
+        var hedges = 0
+        var running: [Int: ContinuousClock.Instant] = [:]
 
-            /// Starts the next admissible upstream; false when none is left or time is up.
-            func startNext() -> Bool {
-                while !remaining.isEmpty {
-                    guard started < configuration.maxAttempts, let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
-                        return false
-                    }
-                    let index = remaining.removeFirst()
-                    switch admit(index) {
-                    case .admitted: break
-                    case .rateLimited(let wait):
-                        rateLimitedWait = min(rateLimitedWait ?? wait, wait)
-                        continue
-                    case .refused: continue
-                    }
-                    started += 1
-                    startedInAll += 1
-                    let now = ContinuousClock.now
-                    running[index] = now
-                    let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
-                    let method = call.method
-                    upstreams[index].transport.send(body, timeout: timeout).whenComplete { result in
-                        let reply: UpstreamReply = switch result {
-                        case .success(let response): ReplyClassifier.classify(response, method: method)
-                        case .failure(let error): .upstreamFailure(Self.failure(from: error, timeout: timeout))
-                        }
-                        events.post(.finished(index: index, reply: reply, latency: ContinuousClock.now - now))
-                    }
-                    if !remaining.isEmpty, let delay = configuration.hedging.hedgeDelay(
-                        for: .idempotent, upstreamP95: hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
-                    ) {
-                        events.post(.hedgeTimer, after: delay)
-                    }
-                    return true
+        /// Starts the next admissible upstream; false when none is left or time is up.
+        func startNext() -> Bool {
+            while !remaining.isEmpty {
+                guard started < configuration.maxAttempts, let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
+                    return false
                 }
-                return false
-            }
-
-            /// The attempts still running lost to `winner`.
-            func abandonLosers(winner: Int) {
-                guard running.contains(where: { $0.key != winner }) else { return }
+                let index = remaining.removeFirst()
+                switch admit(index) {
+                case .admitted: break
+                case .rateLimited(let wait):
+                    round.rateLimitedWait = min(round.rateLimitedWait ?? wait, wait)
+                    continue
+                case .refused: continue
+                }
+                started += 1
+                round.started += 1
                 let now = ContinuousClock.now
-                let slow = max(slowThreshold(), .milliseconds(200))
-                for (index, start) in running where index != winner {
-                    // Far slower than the others: as good as a timeout for this gateway.
-                    let outcome: UpstreamHealth<ContinuousClock>.Outcome = now - start > slow ? .failure(.timeout) : .cancelled
-                    state.withLock { _ = $0.upstreams[index].health.record(outcome, now: now) }
-                }
-            }
-
-            guard startNext() else { return nil }
-            while let event = await events.next() {
-                switch event {
-                case .hedgeTimer:
-                    if !running.isEmpty && startNext() {
-                        hedges += 1
-                        metrics.hedges.increment()
+                running[index] = now
+                let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
+                let method = call.method
+                upstreams[index].transport.send(body, timeout: timeout).whenComplete { result in
+                    let reply: UpstreamReply = switch result {
+                    case .success(let response): ReplyClassifier.classify(response, method: method)
+                    case .failure(let error): .upstreamFailure(Self.failure(from: error, timeout: timeout))
                     }
-                case .finished(let index, let reply, let latency):
-                    running[index] = nil
-                    let id = upstreams[index].spec.id
-                    switch reply {
-                    case .answered(let member, let value, let code, _):
-                        record(index, success: latency)
-                        if code == -32601 {
-                            // This upstream lacks the method; another may have it.
-                            notFound = .answered(member: member, value: value, upstream: id)
-                            collected.append(Attempt(upstream: id, outcome: "method not available"))
-                            if running.isEmpty && !startNext() { return notFound }
-                            continue
-                        }
-                        if !collected.isEmpty { metrics.failovers.increment() }
-                        abandonLosers(winner: index)
-                        return .answered(member: member, value: value, upstream: id)
-                    case .upstreamFailure(let failure):
-                        if failure.kind == .rpcUpstreamError, let value = failure.errorValue {
-                            heldBack.append((index, value, failure))
-                        } else {
-                            record(index, failure: failure)
-                            transportFailures += 1
-                        }
-                        collected.append(Attempt(upstream: id, outcome: failure.description))
-                        logger.debug("upstream attempt failed", metadata: [
-                            "upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)",
-                        ])
-                        if running.isEmpty && !startNext() { return nil }
-                    }
+                    events.post(.finished(index: index, reply: reply, latency: ContinuousClock.now - now))
                 }
+                if !remaining.isEmpty, let delay = configuration.hedging.hedgeDelay(
+                    for: .idempotent, upstreamP95: hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
+                ) {
+                    events.post(.hedgeTimer, after: delay)
+                }
+                return true
             }
-            return nil
+            return false
         }
+
+        /// The attempts still running lost to `winner`.
+        func abandonLosers(winner: Int) {
+            guard running.contains(where: { $0.key != winner }) else { return }
+            let now = ContinuousClock.now
+            let slow = max(slowThreshold(), .milliseconds(200))
+            for (index, start) in running where index != winner {
+                // Far slower than the others: as good as a timeout for this gateway.
+                let outcome: UpstreamHealth<ContinuousClock>.Outcome = now - start > slow ? .failure(.timeout) : .cancelled
+                state.withLock { _ = $0.upstreams[index].health.record(outcome, now: now) }
+            }
+        }
+
+        guard startNext() else { return nil }
+        while let event = await events.next() {
+            switch event {
+            case .hedgeTimer:
+                if !running.isEmpty && startNext() {
+                    hedges += 1
+                    metrics.hedges.increment()
+                }
+            case .finished(let index, let reply, let latency):
+                running[index] = nil
+                let id = upstreams[index].spec.id
+                switch reply {
+                case .answered(let member, let value, let code, _):
+                    record(index, success: latency)
+                    if code == -32601 {
+                        // This upstream lacks the method; another may have it.
+                        round.methodNotFound = .answered(member: member, value: value, upstream: id)
+                        round.attempts.append(Attempt(upstream: id, outcome: "method not available"))
+                        if running.isEmpty && !startNext() { return round.methodNotFound }
+                        continue
+                    }
+                    if !round.attempts.isEmpty { metrics.failovers.increment() }
+                    abandonLosers(winner: index)
+                    return .answered(member: member, value: value, upstream: id)
+                case .upstreamFailure(let failure):
+                    if failure.kind == .rpcUpstreamError, let value = failure.errorValue {
+                        round.heldBack.append((index, value, failure))
+                    } else {
+                        record(index, failure: failure)
+                        round.transportFailures += 1
+                    }
+                    round.attempts.append(Attempt(upstream: id, outcome: failure.description))
+                    logger.debug("upstream attempt failed", metadata: [
+                        "upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)",
+                    ])
+                    if running.isEmpty && !startNext() { return nil }
+                }
+            }
+        }
+        return nil
     }
 
     /// Sends a transaction to upstreams in at least `broadcastDomains` failure domains (every
@@ -652,8 +636,7 @@ public final class ChainRouter: Service, Sendable {
             (upstream.health.score(now: now), upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now))
         }
         // Head polls take one call per upstream per interval out of each `maxRps`.
-        let interval = configuration.headPollInterval.components
-        let pollsPerSecond = 1 / max(Double(interval.seconds) + Double(interval.attoseconds) / 1e18, 0.001)
+        let pollsPerSecond = 1 / max(configuration.headPollInterval.inSeconds, 0.001)
         var capacity: Double? = 0
         for upstream in state.upstreams where upstream.chainIdMatches != false && !upstream.isLying(now: now) {
             guard let own = upstream.health.capacity(now: now), let total = capacity else {

@@ -92,8 +92,7 @@ public final class UpstreamTransport: Sendable {
         guard let pool = pools[ObjectIdentifier(loop)] else {
             return loop.makeFailedFuture(UpstreamTransportError(.shutdown, "no pool for this event loop"))
         }
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         if loop.inEventLoop { return pool.execute(body, deadline: deadline, allowRetry: true) }
         return loop.flatSubmit { pool.execute(body, deadline: deadline, allowRetry: true) }
     }
@@ -185,7 +184,7 @@ private final class LoopPool: @unchecked Sendable {
         let sslContext = self.sslContext
         let maxResponseBytes = configuration.maxResponseBytes
         let timeout = min(
-            TimeAmount.nanoseconds(configuration.connectTimeout.components.seconds * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000),
+            TimeAmount(configuration.connectTimeout),
             deadline - .now()
         )
         guard timeout > .zero else {

@@ -85,6 +85,23 @@ final class OutputCollector: Sendable {
 
 /// `Tests/tools/evm_node.py`: one eth-tester/py-evm chain served through several faces,
 /// each of which can be killed and started again through the node's control port.
+extension EVMNode {
+    /// The node's faces as upstreams in three failure domains, polled every `headPollInterval`.
+    func routing(headPollInterval: Duration = .milliseconds(100)) -> RouterConfiguration {
+        let domains = [
+            FailureDomain(provider: "alchemy", cloud: "aws", region: "us-east-1"),
+            FailureDomain(provider: "quicknode", cloud: "gcp", region: "europe-west1"),
+            FailureDomain(provider: "ankr", cloud: "azure", region: "eastus"),
+        ]
+        var routing = RouterConfiguration(chainName: "eth", chainId: chainId, upstreams: faces.enumerated().map { index, url in
+            UpstreamSpec(id: "evm-\(index)", url: url, domain: domains[index % domains.count])
+        })
+        routing.headPollInterval = headPollInterval
+        routing.attemptTimeout = .seconds(2)
+        return routing
+    }
+}
+
 final class EVMNode: Sendable {
     let process: Process
     let stdin: Pipe
@@ -201,17 +218,7 @@ func churn(_ node: EVMNode, period: Duration, rounds: Int) async -> (kills: Int,
     }, .timeLimit(.minutes(3)))
     func web3ThroughBulwarkToARealEVMWhileFacesRestart() async throws {
         let node = try await EVMNode.start(faces: 3)
-        let domains = [
-            FailureDomain(provider: "alchemy", cloud: "aws", region: "us-east-1"),
-            FailureDomain(provider: "quicknode", cloud: "gcp", region: "europe-west1"),
-            FailureDomain(provider: "ankr", cloud: "azure", region: "eastus"),
-        ]
-        var routing = RouterConfiguration(chainName: "eth", chainId: node.chainId, upstreams: node.faces.enumerated().map { index, url in
-            UpstreamSpec(id: "evm-\(index)", url: url, domain: domains[index % domains.count])
-        })
-        routing.headPollInterval = .milliseconds(100)
-        routing.attemptTimeout = .seconds(2)
-        let router = try ChainRouter(configuration: routing)
+        let router = try ChainRouter(configuration: node.routing())
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
         let port = Mutex<Int?>(nil)
         let server = gateway.server(host: "127.0.0.1", port: 0) { bound in port.withLock { $0 = bound } }

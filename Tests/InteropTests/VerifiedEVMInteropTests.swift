@@ -16,16 +16,7 @@ struct VerifyingEVMGateway {
     private let services: [Task<Void, Never>]
 
     static func start(_ node: EVMNode, headPollInterval: Duration = .milliseconds(100)) async throws -> VerifyingEVMGateway {
-        let domains = [
-            FailureDomain(provider: "alchemy", cloud: "aws", region: "us-east-1"),
-            FailureDomain(provider: "quicknode", cloud: "gcp", region: "europe-west1"),
-            FailureDomain(provider: "ankr", cloud: "azure", region: "eastus"),
-        ]
-        var routing = RouterConfiguration(chainName: "eth", chainId: node.chainId, upstreams: node.faces.enumerated().map { index, url in
-            UpstreamSpec(id: "evm-\(index)", url: url, domain: domains[index % domains.count])
-        })
-        routing.headPollInterval = headPollInterval
-        routing.attemptTimeout = .seconds(2)
+        var routing = node.routing(headPollInterval: headPollInterval)
         routing.verification = .init(quorumDomains: 2, coolingPeriod: .seconds(30))
         let router = try ChainRouter(configuration: routing)
         let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
