@@ -51,11 +51,18 @@ let package = Package(
         .target(
             name: "Upstreams",
             dependencies: [
+                "HTTPWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
+        ),
+        // HTTP/1.1 on the wire: a strict, copy-free parser of requests and responses for both
+        // legs of the forwarding path (the edge and the upstream connections).
+        .target(
+            name: "HTTPWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: hotPath
         ),
         // Cached answers (SPEC section 6): the store protocol, a bounded in-memory LRU store and
         // the embedded SQLite store (GRDB, WAL, bounded with eviction, survives restarts).
@@ -96,6 +103,7 @@ let package = Package(
         .target(
             name: "BulwarkServer",
             dependencies: [
+                "HTTPWire",
                 "EthereumKit",
                 "Failsafe",
                 "Routing",
@@ -197,6 +205,10 @@ let package = Package(
             path: "benchmarks/EthereumKitBenchmarks"
         ),
         .testTarget(
+            name: "HTTPWireTests",
+            dependencies: ["HTTPWire", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "EthereumKitTests",
             dependencies: ["EthereumKit"]
         ),
@@ -222,7 +234,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RoutingTests",
-            dependencies: ["Routing", "Upstreams", "EthereumKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]
+            dependencies: ["Routing", "Upstreams", "HTTPWire", "EthereumKit", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "BulwarkServerTests",

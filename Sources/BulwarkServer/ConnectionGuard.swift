@@ -2,7 +2,7 @@ import NIOCore
 
 /// Times a client connection out: one idle too long between requests is closed, and one whose
 /// request does not arrive whole within the read timeout from its first byte (a slow client, one
-/// byte a second) gets 408 and is closed. Sits before the HTTP decoder, so it sees the first byte
+/// byte a second) gets 408 and is closed. Sees the bytes before `EdgeHandler` parses them, so it sees the first byte
 /// of a request before any header is complete; `EdgeHandler` tells it, with outbound user events,
 /// when a request is complete and when the connection is idle again.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {

@@ -1,15 +1,17 @@
+import HTTPWire
 import NIOCore
 import NIOHTTP1
 import Prometheus
 
-/// One client connection of the gateway's HTTP edge. Requests are answered one at a time, in
-/// order (pipelined ones wait here, read but not started, and reading pauses until they are
-/// answered); the body is kept
-/// as the `ByteBuffer` it arrived in and handed to the gateway without a copy. JSON-RPC calls
-/// run as a task that, with the event loops as Swift's executor, stays on this connection's
-/// thread; every other route is answered right here.
+/// One client connection of the gateway's HTTP edge. Requests are read with `HTTP1Parser` and
+/// answered one at a time, in order: pipelined requests stay unparsed in the parser's buffer
+/// until the one before is answered, and reading pauses while more than a request's worth of
+/// bytes waits there. The body is kept as slices of the bytes read and handed to the gateway
+/// without a copy. JSON-RPC calls that need an upstream run as a task that, with the event
+/// loops as Swift's executor, stays on this connection's thread; everything else is answered
+/// right here.
 final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Sent through the pipeline when the server shuts down gracefully: close once idle.
@@ -20,69 +22,85 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// One request as read from the connection.
     private struct Request {
-        var head: HTTPRequestHead
+        var head: HTTP1Parser.RequestHead
         var route: EdgeRoute
         var body: ByteBuffer?
         var bodyTooLarge = false
     }
 
-    /// The request being read.
+    private var parser: HTTP1Parser
+    /// The request being read (its head has arrived).
     private var incoming: Request?
-    /// Requests read while an earlier one is being answered (HTTP/1.1 pipelining), answered in order.
-    private var waiting = CircularBuffer<Request>(initialCapacity: 2)
     /// A request is being answered (its response not yet written).
     private var answering = false
+    /// `readRequests` is on the stack (an answer written from inside it must not re-enter it).
+    private var readingRequests = false
     private var quiescing = false
-    /// Reading is paused while pipelined requests wait.
-    private var pipelining = false
-    /// More pipelined requests than this (or more than `maxBodyBytes` of their bodies) waiting at
-    /// once close the connection.
-    static let maxWaitingRequests = 128
+    /// The request being answered is a HEAD request: its answer has no body.
+    private var answeringHEAD = false
+    /// Reading is paused while pipelined bytes beyond `maxWaitingBytes` wait.
+    private var paused = false
+    private let maxWaitingBytes: Int
 
     init(gateway: Gateway, metricsRegistry: PrometheusCollectorRegistry?) {
         self.gateway = gateway
         self.metricsRegistry = metricsRegistry
+        parser = HTTP1Parser(kind: .request, maxHeadBytes: gateway.limits.maxHeaderBytes)
+        maxWaitingBytes = gateway.limits.maxBodyBytes + gateway.limits.maxHeaderBytes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            incoming = Request(head: head, route: EdgeRoute(method: head.method, uri: head.uri))
-            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+        parser.append(unwrapInboundIn(data))
+        if answering {
+            // Pipelined requests wait unparsed; beyond a request's worth of bytes, the socket holds the rest.
+            if !paused && parser.bufferedBytes > maxWaitingBytes {
+                paused = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
             }
-        case .body(var part):
-            guard incoming != nil, let limit = incoming!.route.bodyLimit(rpc: gateway.limits.maxBodyBytes), !incoming!.bodyTooLarge else { return }
-            if (incoming!.body?.readableBytes ?? 0) + part.readableBytes > limit {
-                incoming!.bodyTooLarge = true
-                incoming!.body = nil
-                // Answered now, not after reading the rest (the connection ends with the answer).
-                if !answering, let request = incoming {
+            return
+        }
+        readRequests(context: context)
+    }
+
+    /// Parses what has been read until a request is whole (and answers it) or more bytes are needed.
+    private func readRequests(context: ChannelHandlerContext) {
+        guard !readingRequests else { return }
+        readingRequests = true
+        defer { readingRequests = false }
+        while !answering {
+            let event: HTTP1Parser.Event?
+            do { event = try parser.next() } catch { return refuse(error, context: context) }
+            switch event {
+            case nil:
+                return
+            case .request(let head):
+                incoming = Request(head: head, route: EdgeRoute(method: head.method, target: head.target))
+                if head.expectsContinue {
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+                }
+            case .body(var part):
+                guard incoming != nil, let limit = incoming!.route.bodyLimit(rpc: gateway.limits.maxBodyBytes), !incoming!.bodyTooLarge else { continue }
+                if (incoming!.body?.readableBytes ?? 0) + part.readableBytes > limit {
+                    incoming!.bodyTooLarge = true
+                    incoming!.body = nil
+                    // Answered now, not after reading the rest (the connection ends with the answer).
+                    let request = incoming!
                     incoming = nil
                     answering = true
                     respond(to: request, context: context)
+                } else if incoming!.body == nil {
+                    incoming!.body = part
+                } else {
+                    incoming!.body!.writeBuffer(&part)
                 }
-            } else if incoming!.body == nil {
-                incoming!.body = part
-            } else {
-                incoming!.body!.writeBuffer(&part)
-            }
-        case .end:
-            guard let request = incoming else { return }
-            incoming = nil
-            context.triggerUserOutboundEvent(ConnectionGuard.Event.requestReceived, promise: nil)
-            if answering {
-                let bytes = waiting.reduce(request.body?.readableBytes ?? 0) { $0 + ($1.body?.readableBytes ?? 0) }
-                guard waiting.count < Self.maxWaitingRequests, bytes <= gateway.limits.maxBodyBytes else { return context.close(promise: nil) }
-                waiting.append(request)
-                // Read no further until the queue is answered: pipelined bodies cannot pile up in memory.
-                if !pipelining {
-                    pipelining = true
-                    context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-                }
-            } else {
+            case .end:
+                guard let request = incoming else { continue }
+                incoming = nil
+                context.triggerUserOutboundEvent(ConnectionGuard.Event.requestReceived, promise: nil)
                 answering = true
                 respond(to: request, context: context)
+            case .response:
+                continue
             }
         }
     }
@@ -90,7 +108,8 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(to request: Request, context: ChannelHandlerContext) {
         let head = request.head
         let route = request.route
-        let keepAlive = head.isKeepAlive
+        let keepAlive = head.keepAlive
+        answeringHEAD = head.method == "HEAD"
         if request.bodyTooLarge {
             let limit = route.bodyLimit(rpc: gateway.limits.maxBodyBytes) ?? 0
             let response = Gateway.error(.init(code: -32600, httpStatus: 413, message: "request too large",
@@ -100,7 +119,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch route {
         case .rpc(let chain, let pathKey):
-            guard let client = gateway.client(apiKey: pathKey ?? head.headers.first(name: "x-api-key")) else {
+            guard let client = gateway.client(apiKey: pathKey ?? head.apiKey) else {
                 return write(EdgeResponse(status: 401, headers: [("Content-Type", "application/json")],
                                           body: #"{"error":"missing or unknown API key: send it in X-Api-Key or as the last path segment"}"#),
                              version: head.version, keepAlive: keepAlive, context: context)
@@ -136,7 +155,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
                   version: head.version, keepAlive: keepAlive, context: context)
         case .startDrill, .endDrill:
             let response: EdgeResponse
-            if !gateway.isAdmin(apiKey: Self.adminKey(head.headers)) {
+            if !gateway.isAdmin(apiKey: Self.adminKey(head)) {
                 response = Gateway.adminError(401, "admin endpoints need the admin key")
             } else if route == .startDrill {
                 response = gateway.startDrill(body: Array((request.body ?? ByteBuffer()).readableBytesView))
@@ -152,18 +171,18 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The admin key from `X-Api-Key` or `Authorization: Bearer`.
-    static func adminKey(_ headers: HTTPHeaders) -> String? {
-        if let key = headers.first(name: "x-api-key") { return key }
-        guard let authorization = headers.first(name: "authorization"), authorization.hasPrefix("Bearer ") else { return nil }
+    static func adminKey(_ head: HTTP1Parser.RequestHead) -> String? {
+        if let key = head.apiKey { return key }
+        guard let authorization = head.authorization, authorization.hasPrefix("Bearer ") else { return nil }
         return String(authorization.dropFirst(7))
     }
 
     /// Writes the answer of the request being answered, then starts on the next one waiting.
     /// The response is serialised here into one buffer, one write: the gateway's headers are
     /// its own (no validation pass needed) and an encoder handler would cost more than this.
-    private func write(_ response: EdgeResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(_ response: EdgeResponse, version: HTTP1Parser.Version, keepAlive: Bool, context: ChannelHandlerContext) {
         answering = false
-        let keepAlive = keepAlive && !(quiescing && waiting.isEmpty)
+        let keepAlive = keepAlive && !(quiescing && parser.bufferedBytes == 0)
         let bodyLength = response.body.utf8.count
         var buffer = context.channel.allocator.buffer(capacity: 160 + bodyLength)
         buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
@@ -193,43 +212,43 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             buffer.writeStaticString("Connection: keep-alive\r\n")
         }
         buffer.writeStaticString("\r\n")
-        buffer.writeString(response.body)
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-            if let next = waiting.popFirst() {
-                answering = true
-                respond(to: next, context: context)
-            } else {
-                context.triggerUserOutboundEvent(incoming == nil ? ConnectionGuard.Event.idle : .reading, promise: nil)
-                if !pipelining { return }
-                pipelining = false
-                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-            }
-        } else {
-            waiting.removeAll()
+        // A HEAD request gets the head only.
+        if !answeringHEAD { buffer.writeString(response.body) }
+        answeringHEAD = false
+        guard keepAlive else {
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+            return
         }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.triggerUserOutboundEvent(parser.isBetweenMessages && incoming == nil ? ConnectionGuard.Event.idle : .reading, promise: nil)
+        if paused && parser.bufferedBytes <= maxWaitingBytes {
+            paused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        // The next pipelined request, if it has arrived (from inside `readRequests`, its loop goes on).
+        readRequests(context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is Quiesce else { return context.fireUserInboundEventTriggered(event) }
         quiescing = true
-        if !answering && incoming == nil { context.close(promise: nil) }
+        if !answering && incoming == nil && parser.isBetweenMessages { context.close(promise: nil) }
     }
 
-    /// A request that is not HTTP gets 400, one whose headers are too large 431 (unless an answer
-    /// is under way), and the connection ends.
+    /// A connection error (reset by the client, say): nothing more can be answered on it.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let error = error as? HTTPParserError else { return context.close(promise: nil) }
-        // The decoder counts the request target with the headers.
-        refuse(error == .headerOverflow ? .text(431, "the request line and headers are larger than \(gateway.limits.maxHeaderBytes) bytes\n")
-                                        : .text(400, "not a valid HTTP/1.1 request\n"), context: context)
+        context.close(promise: nil)
     }
 
-    /// Answers a request that cannot be read and ends the connection (at once if an answer is under way).
-    private func refuse(_ response: EdgeResponse, context: ChannelHandlerContext) {
+    /// A request that is not HTTP/1.1 gets 400 (431 when its head is too large, 501 for a transfer
+    /// coding other than chunked), and the connection ends.
+    private func refuse(_ error: HTTP1Parser.Failure, context: ChannelHandlerContext) {
+        let response: EdgeResponse = switch error.reason {
+        case .headTooLarge: .text(431, "the request line and headers are larger than \(gateway.limits.maxHeaderBytes) bytes\n")
+        case .unsupportedTransferCoding: .text(501, "\(error.description)\n")
+        case .malformed: .text(400, "not a valid HTTP/1.1 request: \(error.description)\n")
+        }
         incoming = nil
-        waiting.removeAll()
         guard !answering else { return context.close(promise: nil) }
         answering = true
         write(response, version: .http1_1, keepAlive: false, context: context)

@@ -1,5 +1,3 @@
-import NIOHTTP1
-
 /// What an HTTP request to the gateway asks for (SPEC section 3), decided from its method and
 /// path alone.
 enum EdgeRoute: Equatable {
@@ -13,16 +11,16 @@ enum EdgeRoute: Equatable {
     case endDrill
     case notFound
 
-    init(method: HTTPMethod, uri: String) {
-        let path = uri.prefix { $0 != "?" && $0 != "#" }
+    init(method: String, target: String) {
+        let path = Substring(target.utf8.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") })
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         switch (method, segments.count) {
-        case (.POST, 0): self = .rpc(chain: nil, pathKey: nil)
-        case (.POST, 1) where segments[0] != "admin": self = .rpc(chain: String(segments[0]), pathKey: nil)
-        case (.POST, 2) where segments[0] == "admin" && segments[1] == "drill": self = .startDrill
-        case (.POST, 2) where segments[0] != "admin": self = .rpc(chain: String(segments[0]), pathKey: String(segments[1]))
-        case (.DELETE, 2) where segments[0] == "admin" && segments[1] == "drill": self = .endDrill
-        case (.GET, 1):
+        case ("POST", 0): self = .rpc(chain: nil, pathKey: nil)
+        case ("POST", 1) where segments[0] != "admin": self = .rpc(chain: String(segments[0]), pathKey: nil)
+        case ("POST", 2) where segments[0] == "admin" && segments[1] == "drill": self = .startDrill
+        case ("POST", 2) where segments[0] != "admin": self = .rpc(chain: String(segments[0]), pathKey: String(segments[1]))
+        case ("DELETE", 2) where segments[0] == "admin" && segments[1] == "drill": self = .endDrill
+        case ("GET", 1):
             switch segments[0] {
             case "healthz": self = .health
             case "readyz": self = .readiness

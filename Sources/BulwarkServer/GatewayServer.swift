@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
@@ -52,11 +51,7 @@ public final class GatewayServer: Service, Sendable {
                         channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
                         return
                     }
-                    var headerLimits = NIOHTTPDecoderLimitConfiguration()
-                    headerLimits.maxHeaderListSize = limits.maxHeaderBytes
-                    headerLimits.maxHeaderFieldSize = limits.maxHeaderBytes
                     try channel.pipeline.syncOperations.addHandler(ConnectionGuard(readTimeout: limits.readTimeout, idleTimeout: limits.idleTimeout))
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(limitConfiguration: headerLimits)))
                     try channel.pipeline.syncOperations.addHandler(EdgeHandler(gateway: gateway, metricsRegistry: metricsRegistry))
                 }
             }

@@ -74,7 +74,7 @@ enum ReplyClassifier {
 
     static func classify(_ response: UpstreamHTTPResponse) -> UpstreamReply {
         if response.status == 429 {
-            let retryAfter = response.headers["Retry-After"].first.flatMap(Int.init).map { Duration.seconds($0) }
+            let retryAfter = response.headers["Retry-After"].flatMap(Int.init).map { Duration.seconds($0) }
             return .upstreamFailure(UpstreamFailure(.rateLimited, "rate limited (HTTP 429)", retryAfter: retryAfter))
         }
         guard response.status == 200 else {

@@ -1,15 +1,15 @@
+import HTTPWire
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
 /// An upstream's HTTP answer.
 public struct UpstreamHTTPResponse: Sendable {
     public var status: Int
-    public var headers: HTTPHeaders
+    public var headers: HTTPHeaderLines
     public var body: ByteBuffer
 
-    public init(status: Int, headers: HTTPHeaders, body: ByteBuffer) {
+    public init(status: Int, headers: HTTPHeaderLines = .init(), body: ByteBuffer) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -50,12 +50,11 @@ public final class UpstreamTransport: Sendable {
                 throw UpstreamTransportError(.tls, "cannot create a TLS context: \(error)")
             }
         }
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: endpoint.hostHeader)
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Accept", value: "application/json")
-        headers.add(name: "User-Agent", value: "bulwark/0.1")
-        for (name, value) in configuration.headers { headers.replaceOrAdd(name: name, value: value) }
+        var headers = [("Host", endpoint.hostHeader), ("Content-Type", "application/json"), ("Accept", "application/json"), ("User-Agent", "bulwark/0.1")]
+        for (name, value) in configuration.headers {
+            headers.removeAll { $0.0.lowercased() == name.lowercased() }
+            headers.append((name, value))
+        }
         var pools: [ObjectIdentifier: LoopPool] = [:]
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = LoopPool(
@@ -131,13 +130,11 @@ private final class LoopPool: @unchecked Sendable {
     private let sslContext: NIOSSLContext?
     /// The request line and headers every request to this upstream starts with, up to `Content-Length: `.
     private let requestPrefix: ByteBuffer
-    /// What the response decoder is told of each request (it only needs the method).
-    private let requestHead: HTTPRequestHead
     private let configuration: UpstreamTransport.Configuration
     var idle: [Channel] = []
     var opened = 0
 
-    init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, sslContext: NIOSSLContext?, headers: HTTPHeaders,
+    init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, sslContext: NIOSSLContext?, headers: [(String, String)],
          configuration: UpstreamTransport.Configuration) {
         self.eventLoop = eventLoop
         self.endpoint = endpoint
@@ -146,7 +143,6 @@ private final class LoopPool: @unchecked Sendable {
         for (name, value) in headers { prefix.writeString("\(name): \(value)\r\n") }
         prefix.writeString("Content-Length: ")
         requestPrefix = prefix
-        requestHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path)
         self.configuration = configuration
     }
 
@@ -200,8 +196,6 @@ private final class LoopPool: @unchecked Sendable {
                         let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
-                    try channel.pipeline.syncOperations.addHandler(RequestWriter())
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                     try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler(maxResponseBytes: maxResponseBytes))
                 }
             }
@@ -243,8 +237,7 @@ private final class LoopPool: @unchecked Sendable {
         request.writeString(String(body.readableBytes))
         request.writeStaticString("\r\n\r\n")
         request.writeImmutableBuffer(body)
-        channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
-        channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(request)), promise: nil)
+        channel.writeAndFlush(request, promise: nil)
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
@@ -255,29 +248,14 @@ private final class LoopPool: @unchecked Sendable {
     }
 }
 
-/// Writes each request as the one buffer `LoopPool` prepared (request line and headers made once
-/// per upstream, then the length and the body) instead of encoding a request head every time.
-/// The head still travels through the pipeline, for the response decoder to know the method.
-private final class RequestWriter: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = ByteBuffer
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head, .end: promise?.succeed()
-        case .body(.byteBuffer(let bytes)): context.write(wrapOutboundOut(bytes), promise: promise)
-        case .body(.fileRegion): promise?.fail(ChannelError.operationUnsupported)
-        }
-    }
-}
-
-/// Collects one response at a time for the request in flight on its connection.
+/// Reads the answer to the request in flight on its connection (one at a time).
 private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
 
     private let maxResponseBytes: Int
     private var completion: ((Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void)?
-    private var head: HTTPResponseHead?
+    private var parser = HTTP1Parser(kind: .response, maxHeadBytes: 65_536)
+    private var head: HTTP1Parser.ResponseHead?
     private var body: ByteBuffer?
     private var timeout: Scheduled<Void>?
     /// Whether the connection may carry another request after this answer.
@@ -301,28 +279,50 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body = context.channel.allocator.buffer(capacity: 0)
-        case .body(var part):
-            guard body != nil else { return }
-            if body!.readableBytes + part.readableBytes > maxResponseBytes {
-                fail(UpstreamTransportError(.responseTooLarge, "answer larger than \(maxResponseBytes) bytes"))
-                context.close(promise: nil)
-                return
+        guard completion != nil else {
+            // Bytes nobody asked for: the connection cannot be trusted with another request.
+            return context.close(promise: nil)
+        }
+        parser.append(unwrapInboundIn(data))
+        while completion != nil {
+            let event: HTTP1Parser.Event?
+            do { event = try parser.next() } catch {
+                fail(UpstreamTransportError(.invalidResponse, "not a valid HTTP response: \(error.description)"))
+                return context.close(promise: nil)
             }
-            if body!.readableBytes == 0 { body = part } else { body!.writeBuffer(&part) }
-        case .end:
-            guard let head, let completion else { return }
-            reusable = head.isKeepAlive
-            timeout?.cancel()
-            self.completion = nil
-            completion(.success(UpstreamHTTPResponse(status: Int(head.status.code), headers: head.headers, body: body ?? context.channel.allocator.buffer(capacity: 0))))
+            guard let event else { return }
+            if !handle(event, context: context) { return context.close(promise: nil) }
         }
     }
 
+    /// False when the connection must be closed.
+    private func handle(_ event: HTTP1Parser.Event, context: ChannelHandlerContext) -> Bool {
+        switch event {
+        case .response(let head):
+            self.head = head
+        case .body(var part):
+            guard head != nil else { return true }
+            if (body?.readableBytes ?? 0) + part.readableBytes > maxResponseBytes {
+                fail(UpstreamTransportError(.responseTooLarge, "answer larger than \(maxResponseBytes) bytes"))
+                return false
+            }
+            if body == nil { body = part } else { body!.writeBuffer(&part) }
+        case .end:
+            guard let head, let completion else { return true }
+            // Bytes beyond the answer: the upstream and this gateway disagree on the framing.
+            reusable = head.keepAlive && parser.bufferedBytes == 0
+            timeout?.cancel()
+            self.completion = nil
+            completion(.success(UpstreamHTTPResponse(status: head.status, headers: head.headers, body: body ?? ByteBuffer())))
+        case .request:
+            break
+        }
+        return true
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        // An answer without a length ends with the connection.
+        if let end = parser.connectionClosed() { _ = handle(end, context: context) }
         fail(UpstreamTransportError(.connectionClosed, head == nil ? "connection closed before an answer" : "connection closed during the answer"))
         context.fireChannelInactive()
     }
@@ -330,8 +330,6 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is NIOSSLError {
             fail(UpstreamTransportError(.tls, "TLS error"))
-        } else if error is HTTPParserError {
-            fail(UpstreamTransportError(.invalidResponse, "not a valid HTTP response"))
         } else {
             fail(UpstreamTransportError(.connectionClosed, "connection error: \(type(of: error))"))
         }

@@ -201,8 +201,8 @@ final class DemoLoad: Sendable {
         do {
             let response = try await client.post(ByteBuffer(string: body), timeout: .seconds(15))
             let latency = ContinuousClock.now - start
-            let upstream = response.headers["X-Bulwark-Upstream"].first ?? "cache"
-            let cache = response.headers["X-Bulwark-Cache"].first ?? "miss"
+            let upstream = response.headers["X-Bulwark-Upstream"] ?? "cache"
+            let cache = response.headers["X-Bulwark-Cache"] ?? "miss"
             guard response.status == 200, let json = try? JSONValue.parse(Array(response.body.readableBytesView)), let result = json["result"] else {
                 fail("HTTP \(response.status): \(String(decoding: response.body.readableBytesView.prefix(200), as: UTF8.self))")
                 return nil

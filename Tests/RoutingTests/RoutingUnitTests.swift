@@ -1,13 +1,13 @@
 import EthereumKit
 import NIOCore
-import NIOHTTP1
+import HTTPWire
 import Testing
 import Upstreams
 @testable import Routing
 
 @Suite struct ReplyClassificationTests {
     func reply(_ status: Int, _ body: String, headers: [(String, String)] = []) -> UpstreamReply {
-        ReplyClassifier.classify(UpstreamHTTPResponse(status: status, headers: HTTPHeaders(headers), body: ByteBuffer(string: body)))
+        ReplyClassifier.classify(UpstreamHTTPResponse(status: status, headers: HTTPHeaderLines(headers), body: ByteBuffer(string: body)))
     }
 
     @Test func resultsPassThroughByteForByte() {
@@ -71,7 +71,7 @@ import Upstreams
 
 @Suite struct ResultShapeTests {
     func reply(_ method: String, _ body: String) -> UpstreamReply {
-        ReplyClassifier.classify(UpstreamHTTPResponse(status: 200, headers: HTTPHeaders(), body: ByteBuffer(string: body)), method: method)
+        ReplyClassifier.classify(UpstreamHTTPResponse(status: 200, body: ByteBuffer(string: body)), method: method)
     }
 
     @Test func decimalNumbersAndWrongTypesAreTheUpstreamsFault() {
