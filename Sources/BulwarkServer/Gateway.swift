@@ -209,7 +209,7 @@ public final class Gateway: Sendable {
     private func response(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> EdgeResponse {
         guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
         var status = 200
-        var headers = Self.headers(upstreams: [outcome.upstream], cache: outcome.cacheStatus,
+        var headers = Self.headers(upstream: outcome.upstream, cache: outcome.cacheStatus,
                                    verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
         if case .failed(let error) = outcome {
             status = error.httpStatus
@@ -289,10 +289,17 @@ public final class Gateway: Sendable {
     static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {
         var seen: [String] = []
         for case let id? in upstreams where !id.isEmpty && !seen.contains(id) { seen.append(id) }
-        var headers = [("Content-Type", "application/json")]
+        return headers(upstream: seen.isEmpty ? nil : seen.joined(separator: ","), cache: cache, verified: verified)
+    }
+
+    /// The headers of an answer from `upstream` (nil or empty: none).
+    static func headers(upstream: String?, cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(5)
+        headers.append(("Content-Type", "application/json"))
         headers.append(("X-Bulwark-Cache", cache.name))
         if case .stale(let age) = cache { headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds))) }
-        if !seen.isEmpty { headers.append(("X-Bulwark-Upstream", seen.joined(separator: ","))) }
+        if let upstream, !upstream.isEmpty { headers.append(("X-Bulwark-Upstream", upstream)) }
         if let verified { headers.append(("X-Bulwark-Verified", verified ? "true" : "false")) }
         return headers
     }

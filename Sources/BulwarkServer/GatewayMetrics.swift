@@ -22,8 +22,8 @@ final class GatewayMetrics: Sendable {
         var cache: String
     }
 
-    private let counters = Mutex<[Key: Counter]>([:])
-    private let timers = Mutex<[Key: Timer]>([:])
+    /// Per label set, its counter and the (chain, method) timer: one lookup per call.
+    private let metrics = Mutex<[Key: (counter: Counter, timer: Timer)]>([:])
 
     func record(chain: String, method: String, outcome: CallOutcome, latency: Duration) {
         let name = Self.methodAllowlist.contains(method) ? method : "other"
@@ -34,21 +34,16 @@ final class GatewayMetrics: Sendable {
         case .failed(let error): result = "gateway_error_\(-error.code)"
         }
         let cache = outcome.cacheStatus.name
-        let counterKey = Key(chain: chain, method: name, outcome: result, cache: cache)
-        let counter = counters.withLock { counters in
-            if let existing = counters[counterKey] { return existing }
-            let made = Counter(label: "bulwark_requests_total", dimensions: [("chain", chain), ("method", name), ("outcome", result), ("cache", cache)])
-            counters[counterKey] = made
+        let key = Key(chain: chain, method: name, outcome: result, cache: cache)
+        let (counter, timer) = metrics.withLock { metrics in
+            if let existing = metrics[key] { return existing }
+            // The factory hands out one timer per (chain, method) label set however often it is made.
+            let made = (Counter(label: "bulwark_requests_total", dimensions: [("chain", chain), ("method", name), ("outcome", result), ("cache", cache)]),
+                        Timer(label: "bulwark_request_duration_seconds", dimensions: [("chain", chain), ("method", name)], preferredDisplayUnit: .seconds))
+            metrics[key] = made
             return made
         }
         counter.increment()
-        let timerKey = Key(chain: chain, method: name, outcome: "", cache: "")
-        let timer = timers.withLock { timers in
-            if let existing = timers[timerKey] { return existing }
-            let made = Timer(label: "bulwark_request_duration_seconds", dimensions: [("chain", chain), ("method", name)], preferredDisplayUnit: .seconds)
-            timers[timerKey] = made
-            return made
-        }
         timer.recordNanoseconds(latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000)
     }
 }

@@ -31,6 +31,7 @@ struct JSONParser {
         guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
         parser.index += 1
         var members: [(key: String, value: JSONValue, span: Range<Int>)] = []
+        members.reserveCapacity(4)
         parser.skipWhitespace()
         if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "}") {
             parser.index += 1
@@ -102,7 +103,8 @@ struct JSONParser {
     private mutating func parseObject(depth: Int) throws(VerificationError) -> JSONValue {
         guard depth <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
         index += 1
-        var fields: [String: JSONValue] = [:]
+        // A JSON-RPC call or answer has up to four members: room for them in one allocation.
+        var fields = [String: JSONValue](minimumCapacity: 4)
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -134,6 +136,7 @@ struct JSONParser {
         guard depth <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
         index += 1
         var items: [JSONValue] = []
+        items.reserveCapacity(4)
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
             index += 1

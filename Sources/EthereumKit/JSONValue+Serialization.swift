@@ -3,6 +3,7 @@ extension JSONValue {
     /// (cache keys rely on it).
     public func serialized() -> String {
         var out = ""
+        out.reserveCapacity(64)
         write(to: &out)
         return out
     }
@@ -88,8 +89,22 @@ extension JSONValue {
 
     /// A JSON-RPC quantity string (`0x…`, no leading zeros) that fits in 64 bits, as a number.
     public var quantityValue: UInt64? {
-        guard case .string(let text) = self, text.hasPrefix("0x"), let bytes = try? Hex.decodeQuantity(text), bytes.count <= 8 else { return nil }
-        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+        guard case .string(let text) = self else { return nil }
+        // Read in place (this runs for every call with a block parameter): "0x", then hex digits
+        // with at most 16 after any leading zeros.
+        var utf8 = text.utf8[...]
+        guard utf8.starts(with: "0x".utf8), utf8.count > 2 else { return nil }
+        utf8 = utf8.dropFirst(2)
+        var value: UInt64 = 0
+        var significant = 0
+        for char in utf8 {
+            guard let nibble = Hex.nibbleValue(char) else { return nil }
+            if significant == 0 && nibble == 0 { continue }
+            significant += 1
+            guard significant <= 16 else { return nil }
+            value = value << 4 | UInt64(nibble)
+        }
+        return value
     }
 
     /// The elements, if this is an array.

@@ -67,26 +67,32 @@ public struct UpstreamSelector: Hashable, Sendable {
     ) -> [ID] {
         // One random key per candidate, drawn in input order, so a seed fixes the result.
         var fresh: [(candidate: Candidate<ID>, key: UInt64)] = []
+        fresh.reserveCapacity(candidates.count)
         var retried: [(candidate: Candidate<ID>, key: UInt64)] = []
         for candidate in candidates where candidate.mayTryNow && candidate.hasBlock {
             let entry = (candidate, generator.next())
-            if triedUpstreams.contains(candidate.id) { retried.append(entry) } else { fresh.append(entry) }
+            if !triedUpstreams.isEmpty && triedUpstreams.contains(candidate.id) { retried.append(entry) } else { fresh.append(entry) }
         }
 
         var plan: [ID] = []
-        var usedDomains = triedDomains
+        plan.reserveCapacity(fresh.count + retried.count)
+        // Few upstreams per chain: linear scans over small arrays beat hashing failure domains.
+        var usedDomains = Array(triedDomains)
+        var pool: [Int] = []
+        pool.reserveCapacity(fresh.count)
         while !fresh.isEmpty {
-            var pool = fresh.indices.filter { !usedDomains.contains(fresh[$0].candidate.domain) }
+            pool.removeAll(keepingCapacity: true)
+            for index in fresh.indices where !usedDomains.contains(fresh[index].candidate.domain) { pool.append(index) }
             if pool.isEmpty {
-                usedDomains = []
-                pool = Array(fresh.indices)
+                usedDomains.removeAll(keepingCapacity: true)
+                pool.append(contentsOf: fresh.indices)
             }
             let chosen = pick(from: pool, in: fresh, using: &generator)
             let entry = fresh.remove(at: chosen)
             plan.append(entry.candidate.id)
-            usedDomains.insert(entry.candidate.domain)
+            usedDomains.append(entry.candidate.domain)
         }
-        plan += retried.sorted { Self.isBetter($0, than: $1) }.map(\.candidate.id)
+        if !retried.isEmpty { plan += retried.sorted { Self.isBetter($0, than: $1) }.map(\.candidate.id) }
         return plan
     }
 

@@ -22,9 +22,12 @@ enum BlockTagPinning {
         guard let index = blockParameterIndex[method], case .array(var list)? = params else { return params }
         let tag = JSONValue.quantity(head)
         if index < list.count {
-            if list[index] == .string("latest") { list[index] = tag }
+            guard list[index] == .string("latest") else { return params }
+            list[index] = tag
         } else if index == list.count && method != "eth_getBlockByNumber" {
             list.append(tag)
+        } else {
+            return params
         }
         return .array(list)
     }

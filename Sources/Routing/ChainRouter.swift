@@ -68,7 +68,7 @@ public final class ChainRouter: Service, Sendable {
     let upstreamIds: [String]
     /// Calls in flight by method and parameters, with the calls waiting for their answer:
     /// identical concurrent calls share one upstream call.
-    private let inFlight = Mutex<[String: [CheckedContinuation<CallOutcome?, Never>]]>([:])
+    private let inFlight = Mutex<[CoalescingKey: [CheckedContinuation<CallOutcome?, Never>]]>([:])
     private let selector = UpstreamSelector(strategy: .powerOfTwoChoices)
     /// Which calls go upstream when capacity is short, by priority.
     private let admission = CallAdmission()
@@ -117,7 +117,7 @@ public final class ChainRouter: Service, Sendable {
         guard let cache, call.method != "eth_sendRawTransaction" else { return nil }
         let pinned = pinnedToHead(call)
         let rule = CachePolicy.rule(method: pinned.method, params: pinned.params)
-        guard rule != .never, let value = cache.lookupInMemory(method: call.method, params: Self.cacheText(pinned.params), rule: rule, chain: cacheChainView) else {
+        guard rule != .never, let value = cache.lookupInMemory(method: call.method, params: Self.cacheText(pinned), rule: rule, chain: cacheChainView) else {
             return nil
         }
         return .cached(value: value, staleAge: nil)
@@ -131,11 +131,15 @@ public final class ChainRouter: Service, Sendable {
         }
     }
 
-    /// The call with `latest` and similar tags replaced by the consensus head's number.
+    /// The call with `latest` and similar tags replaced by the consensus head's number, its
+    /// params written once for the keys and the upstream body.
     private func pinnedToHead(_ call: RPCCall) -> RPCCall {
         var pinned = call
-        if let head = consensusHead { pinned.params = BlockTagPinning.pin(method: call.method, params: call.params, head: head) }
-        return pinned
+        if let head = consensusHead {
+            pinned.params = BlockTagPinning.pin(method: call.method, params: call.params, head: head)
+            pinned.paramsText = nil
+        }
+        return pinned.withParamsText()
     }
 
     /// Answers one call before `deadline`. A call that must go upstream while their capacity is
@@ -157,7 +161,7 @@ public final class ChainRouter: Service, Sendable {
             return await coalesced(pinned, deadline: deadline, caching: nil)
         }
 
-        let params = Self.cacheText(pinned.params)
+        let params = Self.cacheText(pinned)
         if let value = await cache.lookup(method: call.method, params: params, rule: rule, chain: cacheChainView) {
             return .cached(value: value, staleAge: nil)
         }
@@ -182,6 +186,12 @@ public final class ChainRouter: Service, Sendable {
         return .failed(.shed(priority: priority, chain: configuration.chainName, capacity: capacity ?? 0, retryAfter: retryAfter))
     }
 
+    /// Identical calls: same method, same params (as compact JSON).
+    struct CoalescingKey: Hashable {
+        let method: String
+        let params: String?
+    }
+
     /// What the owner of a call does with its answer.
     struct Caching: Sendable {
         let cache: ResponseCache
@@ -189,6 +199,11 @@ public final class ChainRouter: Service, Sendable {
         let params: String
         let clientParams: String
         let generation: Int
+    }
+
+    /// A call's (written) parameters as a cache key: compact JSON, `[]` when absent.
+    static func cacheText(_ call: RPCCall) -> String {
+        call.paramsText ?? cacheText(call.params)
     }
 
     /// Parameters as a cache key: compact JSON, `[]` when absent.
@@ -285,8 +300,8 @@ public final class ChainRouter: Service, Sendable {
     /// Joins an identical call already in flight, or makes it, in this task, while later identical
     /// calls wait for its answer. The call that makes it keeps its answer in the cache (`caching`).
     private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
-        var key = call.method
-        call.params?.write(to: &key)
+        let call = call.withParamsText()
+        let key = CoalescingKey(method: call.method, params: call.paramsText)
         while true {
             let isOwner = inFlight.withLock { inFlight in
                 guard inFlight[key] == nil else { return false }
@@ -353,7 +368,7 @@ public final class ChainRouter: Service, Sendable {
         var attempt = 0
         var tokenWaits = 0
         while attempt < (only == nil ? 3 : 1) {
-            let order = plan(block: block).filter { only?.contains($0) ?? true }
+            let order = only.map { only in plan(block: block).filter { only.contains($0) } } ?? plan(block: block)
             let startedBefore = round.started
             round.rateLimitedWait = nil
             if !order.isEmpty, let outcome = await attemptRound(call, order: order, budget: budget, record: &round) {
@@ -428,18 +443,20 @@ public final class ChainRouter: Service, Sendable {
     ) async -> CallOutcome? {
         let events = AttemptEvents(loop: upstreams[order[0]].transport.group.any())
         defer { events.finish() }
-        var remaining = order
+        var nextInOrder = 0
         var started = 0
         var hedges = 0
-        var running: [Int: ContinuousClock.Instant] = [:]
+        /// Attempts under way: (upstream, started at). A few at most: an array, not a dictionary.
+        var running: [(index: Int, start: ContinuousClock.Instant)] = []
 
         /// Starts the next admissible upstream; false when none is left or time is up.
         func startNext() -> Bool {
-            while !remaining.isEmpty {
+            while nextInOrder < order.count {
                 guard started < configuration.maxAttempts, let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
                     return false
                 }
-                let index = remaining.removeFirst()
+                let index = order[nextInOrder]
+                nextInOrder += 1
                 switch admit(index) {
                 case .admitted: break
                 case .rateLimited(let wait):
@@ -450,7 +467,7 @@ public final class ChainRouter: Service, Sendable {
                 started += 1
                 round.started += 1
                 let now = ContinuousClock.now
-                running[index] = now
+                running.append((index, now))
                 let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
                 let method = call.method
                 upstreams[index].transport.send(body, timeout: timeout).whenComplete { result in
@@ -460,7 +477,7 @@ public final class ChainRouter: Service, Sendable {
                     }
                     events.post(.finished(index: index, reply: reply, latency: ContinuousClock.now - now))
                 }
-                if !remaining.isEmpty, let delay = configuration.hedging.hedgeDelay(
+                if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
                     for: .idempotent, upstreamP95: hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
                 ) {
                     events.post(.hedgeTimer, after: delay)
@@ -472,7 +489,7 @@ public final class ChainRouter: Service, Sendable {
 
         /// The attempts still running lost to `winner`.
         func abandonLosers(winner: Int) {
-            guard running.contains(where: { $0.key != winner }) else { return }
+            guard running.contains(where: { $0.index != winner }) else { return }
             let now = ContinuousClock.now
             let slow = max(slowThreshold(), .milliseconds(200))
             for (index, start) in running where index != winner {
@@ -491,7 +508,7 @@ public final class ChainRouter: Service, Sendable {
                     metrics.hedges.increment()
                 }
             case .finished(let index, let reply, let latency):
-                running[index] = nil
+                running.removeAll { $0.index == index }
                 let id = upstreams[index].spec.id
                 switch reply {
                 case .answered(let member, let value, let code, _):

@@ -10,6 +10,9 @@ public struct RPCCall: Sendable {
     /// The id as the client wrote it, when writing the parsed number back would change it (an
     /// integer beyond 2^53, a fraction): the answer must carry the client's id exactly.
     public var idText: String?
+    /// `params` as compact JSON, once written: the cache key, the coalescing key and the upstream
+    /// body share it (see `withParamsText`).
+    public var paramsText: String?
 
     public init(id: JSONValue?, method: String, params: JSONValue?) {
         self.id = id
@@ -49,13 +52,25 @@ public struct RPCCall: Sendable {
         params = fields["params"]
     }
 
+    /// The call with `paramsText` written (nil when there are no params).
+    public func withParamsText() -> RPCCall {
+        guard paramsText == nil, let params else { return self }
+        var call = self
+        call.paramsText = params.serialized()
+        return call
+    }
+
     /// The request as sent to an upstream, under the gateway's own id.
     public func upstreamBody(id upstreamId: Int) -> String {
         var out = #"{"jsonrpc":"2.0","id":"#
+        out.reserveCapacity(48 + method.utf8.count + (paramsText?.utf8.count ?? 64))
         out += String(upstreamId)
         out += #","method":"#
         JSONValue.string(method).write(to: &out)
-        if let params {
+        if let paramsText {
+            out += #","params":"#
+            out += paramsText
+        } else if let params {
             out += #","params":"#
             params.write(to: &out)
         }
