@@ -41,15 +41,51 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Reading is paused while pipelined bytes beyond `maxWaitingBytes` wait.
     private var paused = false
     private let maxWaitingBytes: Int
+    /// Read and idle timeouts, checked by `checker`.
+    private var timeouts: ConnectionGuard
+    private var checker: RepeatedTask?
+    /// The route of the last request: a client usually sends the same method and target again.
+    private var lastRoute: (method: String, target: String, route: EdgeRoute)?
 
     init(gateway: Gateway, metricsRegistry: PrometheusCollectorRegistry?) {
         self.gateway = gateway
         self.metricsRegistry = metricsRegistry
         parser = HTTP1Parser(kind: .request, maxHeadBytes: gateway.limits.maxHeaderBytes)
         maxWaitingBytes = gateway.limits.maxBodyBytes + gateway.limits.maxHeaderBytes
+        timeouts = ConnectionGuard(readTimeout: gateway.limits.readTimeout, idleTimeout: gateway.limits.idleTimeout, now: .now())
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        checker = context.eventLoop.scheduleRepeatedTask(initialDelay: timeouts.tick, delay: timeouts.tick) { _ in
+            bound.value.handler.checkTimeouts(context: bound.value.context)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        checker?.cancel()
+        checker = nil
+        context.fireChannelInactive()
+    }
+
+    private func checkTimeouts(context: ChannelHandlerContext) {
+        switch timeouts.check(now: .now()) {
+        case .carryOn:
+            return
+        case .close:
+            checker?.cancel()
+            context.close(promise: nil)
+        case .requestTimeout:
+            checker?.cancel()
+            var buffer = context.channel.allocator.buffer(capacity: 80)
+            buffer.writeStaticString("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        timeouts.bytesRead(now: .now())
         parser.append(unwrapInboundIn(data))
         if answering {
             // Pipelined requests wait unparsed; beyond a request's worth of bytes, the socket holds the rest.
@@ -74,7 +110,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             case nil:
                 return
             case .request(let head):
-                incoming = Request(head: head, route: EdgeRoute(method: head.method, target: head.target))
+                incoming = Request(head: head, route: route(head))
                 if head.expectsContinue {
                     context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
                 }
@@ -96,13 +132,20 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .end:
                 guard let request = incoming else { continue }
                 incoming = nil
-                context.triggerUserOutboundEvent(ConnectionGuard.Event.requestReceived, promise: nil)
+                timeouts.requestReceived()
                 answering = true
                 respond(to: request, context: context)
             case .response:
                 continue
             }
         }
+    }
+
+    private func route(_ head: HTTP1Parser.RequestHead) -> EdgeRoute {
+        if let lastRoute, lastRoute.method == head.method, lastRoute.target == head.target { return lastRoute.route }
+        let route = EdgeRoute(method: head.method, target: head.target)
+        lastRoute = (head.method, head.target, route)
+        return route
     }
 
     private func respond(to request: Request, context: ChannelHandlerContext) {
@@ -220,7 +263,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        context.triggerUserOutboundEvent(parser.isBetweenMessages && incoming == nil ? ConnectionGuard.Event.idle : .reading, promise: nil)
+        timeouts.answered(reading: !(parser.isBetweenMessages && incoming == nil), now: .now())
         if paused && parser.bufferedBytes <= maxWaitingBytes {
             paused = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }

@@ -51,7 +51,6 @@ public final class GatewayServer: Service, Sendable {
                         channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
                         return
                     }
-                    try channel.pipeline.syncOperations.addHandler(ConnectionGuard(readTimeout: limits.readTimeout, idleTimeout: limits.idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(EdgeHandler(gateway: gateway, metricsRegistry: metricsRegistry))
                 }
             }

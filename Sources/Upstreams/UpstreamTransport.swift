@@ -133,6 +133,11 @@ private final class LoopPool: @unchecked Sendable {
     private let configuration: UpstreamTransport.Configuration
     var idle: [Channel] = []
     var opened = 0
+    /// Requests waiting for their answer. Their deadlines are checked every `sweepInterval` by
+    /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
+    private var waiting: [UpstreamResponseHandler] = []
+    private var sweeper: RepeatedTask?
+    static let sweepInterval = TimeAmount.milliseconds(10)
 
     init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, sslContext: NIOSSLContext?, headers: [(String, String)],
          configuration: UpstreamTransport.Configuration) {
@@ -224,7 +229,9 @@ private final class LoopPool: @unchecked Sendable {
             channel.close(promise: nil)
             return done(.failure(UpstreamTransportError(.connectionClosed, "connection is not usable")))
         }
+        track(handler)
         handler.begin(deadline: deadline, channel: channel) { result in
+            self.untrack(handler)
             if handler.reusable && channel.isActive && self.idle.count < self.configuration.maxIdleConnectionsPerLoop {
                 self.idle.append(channel)
             } else {
@@ -238,6 +245,34 @@ private final class LoopPool: @unchecked Sendable {
         request.writeStaticString("\r\n\r\n")
         request.writeImmutableBuffer(body)
         channel.writeAndFlush(request, promise: nil)
+    }
+
+    private func track(_ handler: UpstreamResponseHandler) {
+        handler.waitingIndex = waiting.count
+        waiting.append(handler)
+        guard sweeper == nil else { return }
+        sweeper = eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) { _ in self.sweep() }
+    }
+
+    private func untrack(_ handler: UpstreamResponseHandler) {
+        guard let index = handler.waitingIndex else { return }
+        handler.waitingIndex = nil
+        let last = waiting.removeLast()
+        if index < waiting.count {
+            waiting[index] = last
+            last.waitingIndex = index
+        }
+    }
+
+    /// Times out the requests past their deadline; stops when none is waiting.
+    private func sweep() {
+        guard !waiting.isEmpty else {
+            sweeper?.cancel()
+            sweeper = nil
+            return
+        }
+        let now = NIODeadline.now()
+        for handler in waiting.filter({ $0.deadline <= now }) { handler.timeOut() }
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
@@ -257,7 +292,11 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     private var parser = HTTP1Parser(kind: .response, maxHeadBytes: 65_536)
     private var head: HTTP1Parser.ResponseHead?
     private var body: ByteBuffer?
-    private var timeout: Scheduled<Void>?
+    private var channel: Channel?
+    /// When the answer must have arrived (checked by the pool's sweep).
+    private(set) var deadline = NIODeadline.distantFuture
+    /// Its place in the pool's list of requests waiting for an answer.
+    var waitingIndex: Int?
     /// Whether the connection may carry another request after this answer.
     private(set) var reusable = false
 
@@ -268,14 +307,18 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     /// Starts waiting for the answer of a request about to be written; `completion` runs once.
     func begin(deadline: NIODeadline, channel: Channel, completion: @escaping (Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void) {
         self.completion = completion
+        self.deadline = deadline
+        self.channel = channel
         head = nil
         body = nil
         reusable = false
-        let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
-        timeout = channel.eventLoop.scheduleTask(deadline: deadline) {
-            bound.value.fail(UpstreamTransportError(.timeout, "no answer before the deadline"))
-            channel.close(promise: nil)
-        }
+    }
+
+    /// The deadline passed: the request fails and its connection is closed (an answer may still be on its way).
+    func timeOut() {
+        let channel = self.channel
+        fail(UpstreamTransportError(.timeout, "no answer before the deadline"))
+        channel?.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -311,8 +354,8 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
             guard let head, let completion else { return true }
             // Bytes beyond the answer: the upstream and this gateway disagree on the framing.
             reusable = head.keepAlive && parser.bufferedBytes == 0
-            timeout?.cancel()
             self.completion = nil
+            channel = nil
             completion(.success(UpstreamHTTPResponse(status: head.status, headers: head.headers, body: body ?? ByteBuffer())))
         case .request:
             break
@@ -337,8 +380,8 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     }
 
     private func fail(_ error: UpstreamTransportError) {
-        timeout?.cancel()
         reusable = false
+        channel = nil
         guard let completion else { return }
         self.completion = nil
         completion(.failure(error))
