@@ -64,6 +64,112 @@ struct JSONParser {
         return members
     }
 
+    /// The members of a JSON object with the byte range of each value, checked as `parse` would
+    /// check them but not built.
+    static func memberSpans(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [(key: String, span: Range<Int>)] {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
+        parser.index += 1
+        var members: [(key: String, span: Range<Int>)] = []
+        members.reserveCapacity(4)
+        parser.skipWhitespace()
+        if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "}") {
+            parser.index += 1
+        } else {
+            while true {
+                parser.skipWhitespace()
+                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.error("expected a string key") }
+                let key = try parser.parseString()
+                parser.skipWhitespace()
+                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
+                parser.index += 1
+                parser.skipWhitespace()
+                let start = parser.index
+                try parser.skipValue(depth: 1)
+                members.append((key, start..<parser.index))
+                parser.skipWhitespace()
+                guard parser.index < bytes.count else { throw parser.error("unexpected end of input") }
+                if bytes[parser.index] == UInt8(ascii: ",") {
+                    parser.index += 1
+                } else if bytes[parser.index] == UInt8(ascii: "}") {
+                    parser.index += 1
+                    break
+                } else {
+                    throw parser.error("expected ',' or '}'")
+                }
+            }
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("unexpected data after the JSON value") }
+        return members
+    }
+
+    /// Checks a value exactly as `parseValue(depth:)` would, without building it.
+    private mutating func skipValue(depth: Int) throws(VerificationError) {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let isObject = bytes[index] == UInt8(ascii: "{")
+            let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            guard depth + 1 <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count && bytes[index] == close {
+                index += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                if isObject {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                    index += 1
+                    skipWhitespace()
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                } else if bytes[index] == close {
+                    index += 1
+                    return
+                } else {
+                    throw error(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        default:
+            // Numbers and literals: small, and their checks are the parser's own.
+            _ = try parseValue(depth: depth)
+        }
+    }
+
+    /// Checks a string as `parseString` would; only strings with escapes or non-ASCII bytes are decoded.
+    private mutating func skipString() throws(VerificationError) {
+        let start = index
+        index += 1
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") || byte >= 0x80 {
+                index = start
+                _ = try parseString()
+                return
+            }
+            if byte < 0x20 { throw error("control character in a string") }
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
     private func error(_ message: String) -> VerificationError {
         .malformed("not JSON: \(message) at byte \(index)")
     }

@@ -26,6 +26,17 @@ public enum JSONValue: Sendable, Equatable {
         return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parseMembers(buffer) }
     }
 
+    /// Checks that `data` is a JSON object, exactly as `parse` would accept it, and returns its
+    /// members' keys with the byte range of each value, without building the values: a proxy
+    /// passing an upstream's `result` on untouched pays for a scan, not a tree.
+    public static func memberSpans(_ data: some Collection<UInt8>) throws(VerificationError) -> [(key: String, span: Range<Int>)] {
+        let result: Result<[(key: String, span: Range<Int>)], VerificationError>? = data.withContiguousStorageIfAvailable { buffer in
+            do throws(VerificationError) { return .success(try JSONParser.memberSpans(buffer)) } catch { return .failure(error) }
+        }
+        if let result { return try result.get() }
+        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.memberSpans(buffer) }
+    }
+
     /// The `result` of a JSON-RPC response object, or the value itself when it is
     /// not one. An error response becomes `malformedInput` with its message.
     public func unwrappingRPCResponse() throws(VerificationError) -> JSONValue {

@@ -80,15 +80,17 @@ enum ReplyClassifier {
         guard response.status == 200 else {
             return .upstreamFailure(UpstreamFailure(response.status >= 500 ? .http5xx : .invalidResponse, "HTTP \(response.status)"))
         }
-        let bytes = Array(response.body.readableBytesView)
-        let members: [(key: String, value: JSONValue, span: Range<Int>)]
-        do { members = try JSONValue.parseMembers(bytes) } catch {
+        // Checked whole, but the result is not built: it goes on to the client as the bytes it arrived as.
+        let body = response.body.readableBytesView
+        let members: [(key: String, span: Range<Int>)]
+        do { members = try JSONValue.memberSpans(body) } catch {
             return .upstreamFailure(UpstreamFailure(.invalidResponse, "invalid JSON from the upstream"))
         }
+        func bytes(_ span: Range<Int>) -> [UInt8] { Array(body[(body.startIndex + span.lowerBound)..<(body.startIndex + span.upperBound)]) }
         if let result = members.first(where: { $0.key == "result" }) {
-            return .answered(member: "result", value: Array(bytes[result.span]), errorCode: nil, errorMessage: nil)
+            return .answered(member: "result", value: bytes(result.span), errorCode: nil, errorMessage: nil)
         }
-        guard let error = members.first(where: { $0.key == "error" }), case .object(let fields) = error.value else {
+        guard let error = members.first(where: { $0.key == "error" }), case .object(let fields)? = try? JSONValue.parse(bytes(error.span)) else {
             return .upstreamFailure(UpstreamFailure(.invalidResponse, "JSON-RPC answer without result or error"))
         }
         var code = 0
@@ -96,15 +98,15 @@ enum ReplyClassifier {
         let message = fields["message"]?.stringValue ?? ""
         if code == -32603 && (message.contains("-32601") || message.lowercased().contains("not been implemented") || message.lowercased().contains("not implemented")) {
             // A method the upstream lacks, wrapped as an internal error (seen from eth-tester based servers).
-            return .answered(member: "error", value: Array(bytes[error.span]), errorCode: -32601, errorMessage: message)
+            return .answered(member: "error", value: bytes(error.span), errorCode: -32601, errorMessage: message)
         }
         if isUpstreamError(code: code, message: message) {
             if code == -32005 || message.lowercased().contains("rate limit") {
                 return .upstreamFailure(UpstreamFailure(.rateLimited, "rate limited (\(code))"))
             }
-            return .upstreamFailure(UpstreamFailure(.rpcUpstreamError, "error \(code): \(message.prefix(120))", errorValue: Array(bytes[error.span])))
+            return .upstreamFailure(UpstreamFailure(.rpcUpstreamError, "error \(code): \(message.prefix(120))", errorValue: bytes(error.span)))
         }
-        return .answered(member: "error", value: Array(bytes[error.span]), errorCode: code, errorMessage: message)
+        return .answered(member: "error", value: bytes(error.span), errorCode: code, errorMessage: message)
     }
 
     /// Errors that say the upstream could not serve (its fault, not the request's).

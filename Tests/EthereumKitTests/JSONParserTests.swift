@@ -114,4 +114,35 @@ import Testing
         #expect(throws: VerificationError.self) { try JSONValue.parseMembers(Array("[1]".utf8)) }
         #expect(throws: VerificationError.self) { try JSONValue.parseMembers(Array(#"{"a":1} x"#.utf8)) }
     }
+
+    /// `memberSpans` checks without building: the same spans as `parseMembers`, and exactly the same
+    /// bodies refused, however deep in the value the fault is.
+    @Test func spansWithoutValuesAcceptExactlyWhatParseAccepts() throws {
+        let accepted = [
+            #" {"jsonrpc":"2.0", "id": [1,{"a":2}] ,"result" : {"b": "0x1", "c":[ ]} } "#,
+            #"{"result":"caf\u00e9 \ud83d\ude00 é","x":[true,false,null,-0.5e-3,1E+2]}"#,
+            #"{}"#, #"{"a":{"b":{"c":[[[]]]}}}"#,
+        ]
+        for text in accepted {
+            let bytes = Array(text.utf8)
+            let spans = try JSONValue.memberSpans(bytes)
+            let members = try JSONValue.parseMembers(bytes)
+            #expect(spans.map(\.key) == members.map(\.key), "\(text)")
+            #expect(spans.map(\.span) == members.map(\.span), "\(text)")
+        }
+        let refused = [
+            #"{"result":"a\qb"}"#, #"{"result":"\ud800"}"#, "{\"result\":\"a\u{1}b\"}", #"{"result":[1,]}"#, #"{"result":{"a" 1}}"#,
+            #"{"result":1e400}"#, #"{"result":01}"#, #"{"result":tru}"#, #"{"result":"open}"#, #"{"result":[}"#, #"{"a":1} x"#,
+        ]
+        for text in refused {
+            #expect(throws: VerificationError.self, "\(text)") { try JSONValue.memberSpans(Array(text.utf8)) }
+            #expect(throws: VerificationError.self, "\(text)") { try JSONValue.parse(Array(text.utf8)) }
+        }
+        #expect(throws: VerificationError.self, "not an object") { try JSONValue.memberSpans(Array("[1]".utf8)) }
+        var invalidUTF8 = Array(#"{"result":"x"#.utf8)
+        invalidUTF8 += [0xFF, 0x22, 0x7D]
+        #expect(throws: VerificationError.self) { try JSONValue.memberSpans(invalidUTF8) }
+        let deep = #"{"result":"# + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
+        #expect(throws: VerificationError.self) { try JSONValue.memberSpans(Array(deep.utf8)) }
+    }
 }

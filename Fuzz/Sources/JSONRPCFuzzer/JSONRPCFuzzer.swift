@@ -9,6 +9,7 @@ import RPCCallUnderFuzz
 /// - under the gateway's depth limit, exactly the bodies nested no deeper parse, to the same value;
 /// - `parseMembers` accepts exactly the objects `parse` accepts, agrees on the members (the last
 ///   of duplicate keys wins) and each member's byte span parses alone to the member's value;
+///   `memberSpans` (which checks without building values) accepts the same and gives the same spans;
 /// - an accepted call's upstream body is a JSON-RPC 2.0 request carrying the same method and
 ///   params; a rejected call and a parse failure give JSON error responses with the right code
 ///   and id.
@@ -19,6 +20,7 @@ func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         value = try JSONValue.parse(body)
     } catch {
         check((try? JSONValue.parseMembers(body)) == nil, "parseMembers accepts a body that parse rejects (\(error.message))")
+        check((try? JSONValue.memberSpans(body)) == nil, "memberSpans accepts a body that parse rejects (\(error.message))")
         let response = GatewayError.parseError(error.message).responseJSON(id: nil)
         checkErrorResponse(response, code: -32700, id: nil)
         return 0
@@ -52,11 +54,15 @@ func checkRoundTrip(_ value: JSONValue) {
 
 func checkMembers(of body: [UInt8], parsedAs value: JSONValue) {
     let members = try? JSONValue.parseMembers(body)
+    let spans = try? JSONValue.memberSpans(body)
     guard case .object(let fields) = value else {
         check(members == nil, "parseMembers accepts a body that is not an object")
+        check(spans == nil, "memberSpans accepts a body that is not an object")
         return
     }
     guard let members else { fatalError("property violated: parseMembers rejects an object that parse accepts") }
+    guard let spans else { fatalError("property violated: memberSpans rejects an object that parse accepts") }
+    check(spans.map(\.key) == members.map(\.key) && spans.map(\.span) == members.map(\.span), "memberSpans and parseMembers disagree")
     var lastWins: [String: JSONValue] = [:]
     for member in members {
         lastWins[member.key] = member.value
