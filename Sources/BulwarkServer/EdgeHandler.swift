@@ -7,9 +7,9 @@ import Prometheus
 /// answered one at a time, in order: pipelined requests stay unparsed in the parser's buffer
 /// until the one before is answered, and reading pauses while more than a request's worth of
 /// bytes waits there. The body is kept as slices of the bytes read and handed to the gateway
-/// without a copy. JSON-RPC calls that need an upstream run as a task that, with the event
-/// loops as Swift's executor, stays on this connection's thread; everything else is answered
-/// right here.
+/// without a copy. A JSON-RPC call that is only forwarded runs as futures on this connection's
+/// loop; one that needs more (a cache store, verification, a batch) as a task that, with the
+/// event loops as Swift's executor, stays on this thread too. Everything else is answered here.
 final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -172,11 +172,9 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .respond(let response): return write(response, version: head.version, keepAlive: keepAlive, context: context)
             case .execute(let request): pending = request
             }
-            let gateway = self.gateway
             let loop = context.eventLoop
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
-            Task {
-                let response = await gateway.finish(pending)
+            gateway.finish(pending) { response in
                 let answer: @Sendable () -> Void = {
                     bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context)
                 }

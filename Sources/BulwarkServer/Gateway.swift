@@ -197,12 +197,23 @@ public final class Gateway: Sendable {
 
     /// Answers a prepared request.
     public func finish(_ request: PendingRequest) async -> EdgeResponse {
+        await withCheckedContinuation { continuation in
+            finish(request) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// Answers a prepared request through `then`, on an event loop. A single call that is only
+    /// forwarded runs without a task (see `ChainRouter.execute(_:deadline:priority:then:)`).
+    public func finish(_ request: PendingRequest, then: @escaping @Sendable (EdgeResponse) -> Void) {
         switch request.calls {
         case .batch(let items):
-            return await finishBatch(items, chain: request.chain, client: request.client, deadline: request.deadline)
+            Task { then(await finishBatch(items, chain: request.chain, client: request.client, deadline: request.deadline)) }
         case .single(let call):
-            let outcome = await execute(call, chain: request.chain, client: request.client, deadline: request.deadline)
-            return response(call, outcome, chain: request.chain)
+            let start = ContinuousClock.now
+            request.chain.router.execute(call, deadline: request.deadline, priority: request.client.priority) { outcome in
+                self.executed(call, outcome, chain: request.chain, client: request.client, since: start)
+                then(self.response(call, outcome, chain: request.chain))
+            }
         }
     }
 
@@ -281,9 +292,14 @@ public final class Gateway: Sendable {
     private func execute(_ call: RPCCall, chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) async -> CallOutcome {
         let start = ContinuousClock.now
         let outcome = await chain.router.execute(call, deadline: deadline, priority: client.priority)
+        executed(call, outcome, chain: chain, client: client, since: start)
+        return outcome
+    }
+
+    /// Counts a call made (or shed) for its client and its chain.
+    private func executed(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain, client: GatewayClient, since start: ContinuousClock.Instant) {
         if case .failed(let error) = outcome, error.isShed { client.shed.increment() } else { client.answered.increment() }
         metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
-        return outcome
     }
 
     static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {

@@ -68,14 +68,14 @@ public final class ChainRouter: Service, Sendable {
     let upstreamIds: [String]
     /// Calls in flight by method and parameters, with the calls waiting for their answer:
     /// identical concurrent calls share one upstream call.
-    private let inFlight = Mutex<[CoalescingKey: [CheckedContinuation<CallOutcome?, Never>]]>([:])
+    private let inFlight = Mutex<[CoalescingKey: [@Sendable (CallOutcome) -> Void]]>([:])
     private let selector = UpstreamSelector(strategy: .powerOfTwoChoices)
     /// Which calls go upstream when capacity is short, by priority.
     private let admission = CallAdmission()
     /// Whether some upstream has a `maxRps` (else no call is ever shed).
     private let hasRateLimits: Bool
-    private let logger: Logger
-    private let metrics: RoutingMetrics
+    let logger: Logger
+    let metrics: RoutingMetrics
 
     public init(configuration: RouterConfiguration, cache: ResponseCache? = nil,
                 logger: Logger = Logger(label: "bulwark.routing")) throws(UpstreamTransportError) {
@@ -174,6 +174,21 @@ public final class ChainRouter: Service, Sendable {
             return .cached(value: stale.value, staleAge: stale.age)
         }
         return outcome
+    }
+
+    /// `execute`, handing the answer to `then` (on an event loop): a call that is only forwarded
+    /// (no cache to consult or fill, no verification) runs without a task.
+    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant, priority: Priority = .normal,
+                        then: @escaping @Sendable (CallOutcome) -> Void) {
+        if let local = localAnswer(call) { return then(local) }
+        if call.method != "eth_sendRawTransaction" {
+            let pinned = pinnedToHead(call)
+            if cache == nil || CachePolicy.rule(method: pinned.method, params: pinned.params) == .never {
+                if let shed = shed(priority) { return then(shed) }
+                return coalesced(pinned, deadline: deadline, caching: nil, then: then)
+            }
+        }
+        Task { then(await execute(call, deadline: deadline, priority: priority)) }
     }
 
     /// The refusal of a call of `priority` while the upstreams' capacity is kept for more important ones; nil: go ahead.
@@ -297,36 +312,42 @@ public final class ChainRouter: Service, Sendable {
         return nil
     }
 
-    /// Joins an identical call already in flight, or makes it, in this task, while later identical
-    /// calls wait for its answer. The call that makes it keeps its answer in the cache (`caching`).
+    /// Joins an identical call already in flight, or makes it while later identical calls wait
+    /// for its answer. The call that makes it keeps its answer in the cache (`caching`).
     private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
+        await withCheckedContinuation { continuation in
+            coalesced(call, deadline: deadline, caching: caching) { continuation.resume(returning: $0) }
+        }
+    }
+
+    private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
         let call = call.withParamsText()
         let key = CoalescingKey(method: call.method, params: call.paramsText)
-        while true {
-            let isOwner = inFlight.withLock { inFlight in
-                guard inFlight[key] == nil else { return false }
+        let isOwner = inFlight.withLock { inFlight in
+            guard inFlight[key] != nil else {
                 inFlight[key] = []
                 return true
             }
-            if isOwner {
-                let outcome = await make(call, deadline: deadline, caching: caching)
-                for waiter in inFlight.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: outcome) }
-                return outcome
-            }
-            let shared: CallOutcome? = await withCheckedContinuation { continuation in
-                let joined = inFlight.withLock { inFlight in
-                    guard inFlight[key] != nil else { return false }
-                    inFlight[key]!.append(continuation)
-                    return true
-                }
-                // The call ended between the two looks: make it again.
-                if !joined { continuation.resume(returning: nil) }
-            }
-            if let shared {
+            inFlight[key]!.append { [metrics] outcome in
                 metrics.coalesced.increment()
-                return shared
+                then(outcome)
             }
+            return false
         }
+        guard isOwner else { return }
+        make(call, deadline: deadline, caching: caching) { outcome in
+            for waiter in self.inFlight.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter(outcome) }
+            then(outcome)
+        }
+    }
+
+    /// `make`, without a task when the call is only forwarded.
+    private func make(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
+        if caching == nil && !(trustedHeaders != nil && Self.verifiableMethods.contains(call.method))
+            && !configuration.crossCheckedMethods.contains(call.method) {
+            return forward(call, deadline: deadline, then: then)
+        }
+        Task { then(await make(call, deadline: deadline, caching: caching)) }
     }
 
     /// Asks the upstreams (verifying or cross-checking where configured) and keeps the answer.
@@ -352,51 +373,17 @@ public final class ChainRouter: Service, Sendable {
         return outcome
     }
 
-    /// Tries upstreams in the selector's order (each next one in another failure domain),
-    /// hedging when an attempt is slower than its upstream's recent p95; when every
-    /// upstream failed and time is left, waits a backoff and tries another round.
-    ///
-    /// An upstream's JSON-RPC error that looks like its own fault ("header not found",
-    /// -32603, ...) is held back: if another upstream answers, it counts against the
-    /// upstream; if every upstream that answered said so, the request is what is wrong
-    /// (a block beyond the head, say), so that error goes to the client and no upstream
-    /// is blamed — a client cannot open every circuit with bad requests.
+    /// Answers `call` from the upstreams (see `ForwardedCall`); `only`: just these upstreams.
     func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
-        let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
-        var round = RoundRecord(upstreamIds: upstreamIds)
-        let block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
-        var attempt = 0
-        var tokenWaits = 0
-        while attempt < (only == nil ? 3 : 1) {
-            let order = only.map { only in plan(block: block).filter { only.contains($0) } } ?? plan(block: block)
-            let startedBefore = round.started
-            round.rateLimitedWait = nil
-            if !order.isEmpty, let outcome = await attemptRound(call, order: order, budget: budget, record: &round) {
-                settle(round.heldBack, blame: true)
-                return outcome
-            }
-            if let agreed = round.agreedRequestError {
-                settle(round.heldBack, blame: false)
-                return agreed
-            }
-            // Only `maxRps` held every upstream back: wait for the next token instead of spending a retry.
-            if round.started == startedBefore, let wait = round.rateLimitedWait, tokenWaits < 100,
-               budget.canStartAttempt(now: .now, needing: wait + .milliseconds(50)) {
-                tokenWaits += 1
-                try? await Task.sleep(for: max(wait, .milliseconds(1)))
-                continue
-            }
-            attempt += 1
-            let pause = configuration.retryBackoff.delay(attempt: attempt)
-            guard budget.canStartAttempt(now: .now, needing: pause + .milliseconds(50)) else { break }
-            try? await Task.sleep(for: pause)
-            metrics.retries.increment()
+        await withCheckedContinuation { continuation in
+            forward(call, deadline: deadline, only: only) { continuation.resume(returning: $0) }
         }
-        settle(round.heldBack, blame: true)
-        if let methodNotFound = round.methodNotFound { return methodNotFound }
-        let tried = Set(round.attempts.map(\.upstream))
-        let untried = upstreams.filter { !tried.contains($0.spec.id) }.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) }
-        return .failed(.noUpstream(round.attempts + untried))
+    }
+
+    /// Answers `call` from the upstreams and hands the answer to `then`, on an event loop.
+    func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil, then: @escaping @Sendable (CallOutcome) -> Void) {
+        guard let first = upstreams.first else { return then(.failed(.noUpstream([]))) }
+        ForwardedCall(call, router: self, deadline: deadline, only: only, loop: first.transport.group.any(), completion: then).start()
     }
 
     /// What the attempts of one call found so far.
@@ -421,7 +408,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// Records held-back errors against their upstreams (`blame`) or as no verdict.
-    private func settle(_ heldBack: [(index: Int, value: [UInt8], failure: UpstreamFailure)], blame: Bool) {
+    func settle(_ heldBack: [(index: Int, value: [UInt8], failure: UpstreamFailure)], blame: Bool) {
         let now = ContinuousClock.now
         for entry in heldBack {
             if blame {
@@ -430,115 +417,6 @@ public final class ChainRouter: Service, Sendable {
                 state.withLock { _ = $0.upstreams[entry.index].health.record(.cancelled, now: now) }
             }
         }
-    }
-
-    enum AttemptEvent: Sendable {
-        case finished(index: Int, reply: UpstreamReply, latency: Duration)
-        case hedgeTimer
-    }
-
-    /// One pass over `order`; nil when no upstream answered.
-    private func attemptRound(
-        _ call: RPCCall, order: [Int], budget: DeadlineBudget<ContinuousClock>, record round: inout RoundRecord
-    ) async -> CallOutcome? {
-        let events = AttemptEvents(loop: upstreams[order[0]].transport.group.any())
-        defer { events.finish() }
-        var nextInOrder = 0
-        var started = 0
-        var hedges = 0
-        /// Attempts under way: (upstream, started at). A few at most: an array, not a dictionary.
-        var running: [(index: Int, start: ContinuousClock.Instant)] = []
-
-        /// Starts the next admissible upstream; false when none is left or time is up.
-        func startNext() -> Bool {
-            while nextInOrder < order.count {
-                guard started < configuration.maxAttempts, let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
-                    return false
-                }
-                let index = order[nextInOrder]
-                nextInOrder += 1
-                switch admit(index) {
-                case .admitted: break
-                case .rateLimited(let wait):
-                    round.rateLimitedWait = min(round.rateLimitedWait ?? wait, wait)
-                    continue
-                case .refused: continue
-                }
-                started += 1
-                round.started += 1
-                let now = ContinuousClock.now
-                running.append((index, now))
-                let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
-                let method = call.method
-                upstreams[index].transport.send(body, timeout: timeout).whenComplete { result in
-                    let reply: UpstreamReply = switch result {
-                    case .success(let response): ReplyClassifier.classify(response, method: method)
-                    case .failure(let error): .upstreamFailure(Self.failure(from: error, timeout: timeout))
-                    }
-                    events.post(.finished(index: index, reply: reply, latency: ContinuousClock.now - now))
-                }
-                if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
-                    for: .idempotent, upstreamP95: hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
-                ) {
-                    events.post(.hedgeTimer, after: delay)
-                }
-                return true
-            }
-            return false
-        }
-
-        /// The attempts still running lost to `winner`.
-        func abandonLosers(winner: Int) {
-            guard running.contains(where: { $0.index != winner }) else { return }
-            let now = ContinuousClock.now
-            let slow = max(slowThreshold(), .milliseconds(200))
-            for (index, start) in running where index != winner {
-                // Far slower than the others: as good as a timeout for this gateway.
-                let outcome: UpstreamHealth<ContinuousClock>.Outcome = now - start > slow ? .failure(.timeout) : .cancelled
-                state.withLock { _ = $0.upstreams[index].health.record(outcome, now: now) }
-            }
-        }
-
-        guard startNext() else { return nil }
-        while let event = await events.next() {
-            switch event {
-            case .hedgeTimer:
-                if !running.isEmpty && startNext() {
-                    hedges += 1
-                    metrics.hedges.increment()
-                }
-            case .finished(let index, let reply, let latency):
-                running.removeAll { $0.index == index }
-                let id = upstreams[index].spec.id
-                switch reply {
-                case .answered(let member, let value, let code, _):
-                    record(index, success: latency)
-                    if code == -32601 {
-                        // This upstream lacks the method; another may have it.
-                        round.methodNotFound = .answered(member: member, value: value, upstream: id)
-                        round.attempts.append(Attempt(upstream: id, outcome: "method not available"))
-                        if running.isEmpty && !startNext() { return round.methodNotFound }
-                        continue
-                    }
-                    if !round.attempts.isEmpty { metrics.failovers.increment() }
-                    abandonLosers(winner: index)
-                    return .answered(member: member, value: value, upstream: id)
-                case .upstreamFailure(let failure):
-                    if failure.kind == .rpcUpstreamError, let value = failure.errorValue {
-                        round.heldBack.append((index, value, failure))
-                    } else {
-                        record(index, failure: failure)
-                        round.transportFailures += 1
-                    }
-                    round.attempts.append(Attempt(upstream: id, outcome: failure.description))
-                    logger.debug("upstream attempt failed", metadata: [
-                        "upstream.id": "\(id)", "rpc.method": "\(call.method)", "upstream.failure": "\(failure.description)",
-                    ])
-                    if running.isEmpty && !startNext() { return nil }
-                }
-            }
-        }
-        return nil
     }
 
     /// Sends a transaction to upstreams in at least `broadcastDomains` failure domains (every
@@ -686,7 +564,7 @@ public final class ChainRouter: Service, Sendable {
         case refused
     }
 
-    private func admit(_ index: Int) -> Admission {
+    func admit(_ index: Int) -> Admission {
         let now = ContinuousClock.now
         return state.withLock { state in
             switch state.upstreams[index].health.beginAttempt(now: now) {
@@ -704,6 +582,11 @@ public final class ChainRouter: Service, Sendable {
             $0.upstreams[index].successes += 1
         }
         metrics.attempt(upstream: upstreams[index].spec.id, outcome: "ok", latency: latency)
+    }
+
+    /// An attempt lost to another upstream's answer: no verdict, or a timeout when it was far slower.
+    func abandoned(_ index: Int, asTimeout: Bool, now: ContinuousClock.Instant) {
+        state.withLock { _ = $0.upstreams[index].health.record(asTimeout ? .failure(.timeout) : .cancelled, now: now) }
     }
 
     func record(_ index: Int, failure: UpstreamFailure) {
@@ -736,7 +619,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// An attempt slower than four times the chain's typical p95 is treated as timed out when it loses.
-    private func slowThreshold() -> Duration {
+    func slowThreshold() -> Duration {
         let now = ContinuousClock.now
         let typical = state.withLock { state in Self.median(state.upstreams.compactMap { $0.health.hedgingLatency(now: now) }) }
         return (typical ?? .milliseconds(250)) * 4
@@ -746,11 +629,11 @@ public final class ChainRouter: Service, Sendable {
         values.isEmpty ? nil : values.sorted()[values.count / 2]
     }
 
-    private func nextRequestId() -> Int {
+    func nextRequestId() -> Int {
         requestIds.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
-    private func describeUnavailable(_ id: String) -> String {
+    func describeUnavailable(_ id: String) -> String {
         guard let index = upstreams.firstIndex(where: { $0.spec.id == id }) else { return "unknown" }
         let now = ContinuousClock.now
         return state.withLock { state in
