@@ -129,6 +129,7 @@ chains:
       - id: responder
         url: http://127.0.0.1:${PORT[direct]}/
         labels: { provider: bench, cloud: local, region: loopback }
+        maxBatch: 10
 YAML
   "$BULWARK" serve --config "$WORK/bulwark-$store.yaml" 2>"$WORK/bulwark-$store.log" &
   PIDS+=($!) MAIN_PID[$store]=$!

@@ -69,6 +69,7 @@ extension GatewayConfiguration {
                 ws: wss://mainnet.infura.io/ws/v3/${INFURA_KEY}    # optional: WebSocket, for eth_subscribe
                 labels: { provider: infura, cloud: aws, region: us-east-1 }
                 # maxRps: 50            # most requests per second sent to this upstream; absent: no limit
+                # maxBatch: 100         # client batches go on as JSON-RPC batches of up to this many calls; absent: one call per request
                 # headers: { Authorization: "Bearer ${INFURA_JWT}" }   # sent with every request; absent: none
               - id: alchemy-eth
                 url: https://eth-mainnet.g.alchemy.com/v2/${ALCHEMY_KEY}

@@ -329,15 +329,19 @@ extension GatewayConfiguration {
         public var labels: FailureDomain
         /// Most requests per second the gateway sends it; nil: no limit.
         public var maxRps: Double?
+        /// Most calls of a client batch sent to this upstream as one JSON-RPC batch; nil: one call per request.
+        public var maxBatch: Int?
         /// Sent with every request (e.g. `Authorization`); values are secrets.
         public var headers: [String: String]
 
-        public init(id: String, url: String, ws: String? = nil, labels: FailureDomain, maxRps: Double? = nil, headers: [String: String] = [:]) {
+        public init(id: String, url: String, ws: String? = nil, labels: FailureDomain, maxRps: Double? = nil, maxBatch: Int? = nil,
+                    headers: [String: String] = [:]) {
             self.id = id
             self.url = url
             self.ws = ws
             self.labels = labels
             self.maxRps = maxRps
+            self.maxBatch = maxBatch
             self.headers = headers
         }
 

@@ -207,7 +207,7 @@ public final class Gateway: Sendable {
     public func finish(_ request: PendingRequest, then: @escaping @Sendable (EdgeResponse) -> Void) {
         switch request.calls {
         case .batch(let items):
-            Task { then(await finishBatch(items, chain: request.chain, client: request.client, deadline: request.deadline)) }
+            finishBatch(items, chain: request.chain, client: request.client, deadline: request.deadline, then: then)
         case .single(let call):
             let start = ContinuousClock.now
             request.chain.router.execute(call, deadline: request.deadline, priority: request.client.priority) { outcome in
@@ -264,20 +264,28 @@ public final class Gateway: Sendable {
                     verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
     }
 
-    /// Makes the calls still pending, concurrently, and writes the batch's answer.
-    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) async -> EdgeResponse {
-        var answers = items.map { item -> BatchAnswer in
-            if case .answered(let answer) = item { return answer }
-            return BatchAnswer(cache: .miss)
-        }
-        await withTaskGroup(of: (Int, BatchAnswer).self) { group in
-            for (index, item) in items.enumerated() {
-                guard case .pending(let call) = item else { continue }
-                group.addTask { (index, Self.batchAnswer(call, await self.execute(call, chain: chain, client: client, deadline: deadline), chain: chain)) }
+    /// Makes the calls still pending, concurrently (see `ChainRouter.executeBatch`), and writes the batch's answer.
+    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant,
+                             then: @escaping @Sendable (EdgeResponse) -> Void) {
+        var answered: [BatchAnswer] = []
+        var pending: [(position: Int, call: RPCCall)] = []
+        for (position, item) in items.enumerated() {
+            switch item {
+            case .answered(let answer): answered.append(answer)
+            case .pending(let call):
+                answered.append(BatchAnswer(cache: .miss))
+                pending.append((position, call))
             }
-            for await (index, answer) in group { answers[index] = answer }
         }
-        return Self.batchResponse(answers)
+        let start = ContinuousClock.now
+        chain.router.executeBatch(pending.map(\.call), deadline: deadline, priority: client.priority) { [answered, pending] outcomes in
+            var answers = answered
+            for ((position, call), outcome) in zip(pending, outcomes) {
+                self.executed(call, outcome, chain: chain, client: client, since: start)
+                answers[position] = Self.batchAnswer(call, outcome, chain: chain)
+            }
+            then(Self.batchResponse(answers))
+        }
     }
 
     static func batchResponse(_ answers: [BatchAnswer]) -> EdgeResponse {
@@ -287,13 +295,6 @@ public final class Gateway: Sendable {
         return EdgeResponse(status: 200, headers: headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache)),
                                                           verified: verified.isEmpty ? nil : !verified.contains(false)),
                             body: "[" + parts.joined(separator: ",") + "]")
-    }
-
-    private func execute(_ call: RPCCall, chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) async -> CallOutcome {
-        let start = ContinuousClock.now
-        let outcome = await chain.router.execute(call, deadline: deadline, priority: client.priority)
-        executed(call, outcome, chain: chain, client: client, since: start)
-        return outcome
     }
 
     /// Counts a call made (or shed) for its client and its chain.

@@ -26,11 +26,24 @@ struct JSONParser {
     /// Parses a JSON object and returns each top-level member with the byte range of its
     /// value in `bytes`, so a proxy can copy a value (e.g. an upstream's `result`) untouched.
     static func parseMembers(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
+        try members(of: bytes) { (parser) throws(VerificationError) in try parser.parseValue(depth: 1) }
+    }
+
+    /// The members of a JSON object with the byte range of each value, checked as `parse` would
+    /// check them but not built.
+    static func memberSpans(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [(key: String, span: Range<Int>)] {
+        try members(of: bytes) { (parser) throws(VerificationError) in try parser.skipValue(depth: 1) }.map { ($0.key, $0.span) }
+    }
+
+    /// The top-level members of the object in `bytes`, each value read by `readValue`.
+    private static func members<Value>(
+        of bytes: UnsafeBufferPointer<UInt8>, readValue: (inout JSONParser) throws(VerificationError) -> Value
+    ) throws(VerificationError) -> [(key: String, value: Value, span: Range<Int>)] {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
         parser.index += 1
-        var members: [(key: String, value: JSONValue, span: Range<Int>)] = []
+        var members: [(key: String, value: Value, span: Range<Int>)] = []
         members.reserveCapacity(4)
         parser.skipWhitespace()
         if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "}") {
@@ -45,7 +58,7 @@ struct JSONParser {
                 parser.index += 1
                 parser.skipWhitespace()
                 let start = parser.index
-                let value = try parser.parseValue(depth: 1)
+                let value = try readValue(&parser)
                 members.append((key, value, start..<parser.index))
                 parser.skipWhitespace()
                 guard parser.index < bytes.count else { throw parser.error("unexpected end of input") }
@@ -64,45 +77,37 @@ struct JSONParser {
         return members
     }
 
-    /// The members of a JSON object with the byte range of each value, checked as `parse` would
-    /// check them but not built.
-    static func memberSpans(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [(key: String, span: Range<Int>)] {
+    /// The elements of a JSON array with the byte range of each, checked as `parse` would check them but not built.
+    static func elementSpans(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [Range<Int>] {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
-        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "[") else { throw parser.error("expected a JSON array") }
         parser.index += 1
-        var members: [(key: String, span: Range<Int>)] = []
-        members.reserveCapacity(4)
+        var spans: [Range<Int>] = []
         parser.skipWhitespace()
-        if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "}") {
+        if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "]") {
             parser.index += 1
         } else {
             while true {
                 parser.skipWhitespace()
-                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.error("expected a string key") }
-                let key = try parser.parseString()
-                parser.skipWhitespace()
-                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
-                parser.index += 1
-                parser.skipWhitespace()
                 let start = parser.index
                 try parser.skipValue(depth: 1)
-                members.append((key, start..<parser.index))
+                spans.append(start..<parser.index)
                 parser.skipWhitespace()
                 guard parser.index < bytes.count else { throw parser.error("unexpected end of input") }
                 if bytes[parser.index] == UInt8(ascii: ",") {
                     parser.index += 1
-                } else if bytes[parser.index] == UInt8(ascii: "}") {
+                } else if bytes[parser.index] == UInt8(ascii: "]") {
                     parser.index += 1
                     break
                 } else {
-                    throw parser.error("expected ',' or '}'")
+                    throw parser.error("expected ',' or ']'")
                 }
             }
         }
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("unexpected data after the JSON value") }
-        return members
+        return spans
     }
 
     /// Checks a value exactly as `parseValue(depth:)` would, without building it.

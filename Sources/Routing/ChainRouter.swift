@@ -74,6 +74,8 @@ public final class ChainRouter: Service, Sendable {
     private let admission = CallAdmission()
     /// Whether some upstream has a `maxRps` (else no call is ever shed).
     private let hasRateLimits: Bool
+    /// The largest `maxBatch` of the upstreams (1: no upstream takes batches).
+    private let maxBatch: Int
     let logger: Logger
     let metrics: RoutingMetrics
 
@@ -94,6 +96,7 @@ public final class ChainRouter: Service, Sendable {
         self.upstreams = upstreams
         upstreamIds = upstreams.map(\.spec.id)
         hasRateLimits = configuration.upstreams.contains { $0.maxRps != nil }
+        maxBatch = configuration.upstreams.map(\.maxBatch).max() ?? 1
         state = Mutex(State(upstreams: states))
         metrics = RoutingMetrics(chain: configuration.chainName, upstreamIds: configuration.upstreams.map(\.id))
     }
@@ -189,6 +192,37 @@ public final class ChainRouter: Service, Sendable {
             }
         }
         Task { then(await execute(call, deadline: deadline, priority: priority)) }
+    }
+
+    /// The calls of a client batch, answered together through `then` (on an event loop). Calls
+    /// that are only forwarded go to an upstream that takes batches (`maxBatch`) as one
+    /// JSON-RPC batch; every other call is made as `execute` makes it.
+    public func executeBatch(_ calls: [RPCCall], deadline: ContinuousClock.Instant, priority: Priority = .normal,
+                             then: @escaping @Sendable ([CallOutcome]) -> Void) {
+        let join = BatchJoin(count: calls.count, then: then)
+        var batched: [(position: Int, call: RPCCall)] = []
+        if maxBatch > 1 {
+            for (position, call) in calls.enumerated() where call.method != "eth_sendRawTransaction" && localAnswer(call) == nil {
+                let pinned = pinnedToHead(call)
+                guard cache == nil || CachePolicy.rule(method: pinned.method, params: pinned.params) == .never,
+                      !(trustedHeaders != nil && Self.verifiableMethods.contains(call.method)),
+                      !configuration.crossCheckedMethods.contains(call.method) else { continue }
+                batched.append((position, pinned))
+            }
+        }
+        if batched.count < 2 { batched = [] }
+        let batchedPositions = Set(batched.map(\.position))
+        for (position, call) in calls.enumerated() where !batchedPositions.contains(position) {
+            execute(call, deadline: deadline, priority: priority) { join.settle(position, $0) }
+        }
+        var sent: [(position: Int, call: RPCCall)] = []
+        for entry in batched {
+            if let shed = shed(priority) { join.settle(entry.position, shed) } else { sent.append(entry) }
+        }
+        guard !sent.isEmpty, let first = upstreams.first else { return }
+        ForwardedBatch(sent.map(\.call), router: self, deadline: deadline, loop: first.transport.group.any()) { outcomes in
+            for (entry, outcome) in zip(sent, outcomes) { join.settle(entry.position, outcome) }
+        }.start()
     }
 
     /// The refusal of a call of `priority` while the upstreams' capacity is kept for more important ones; nil: go ahead.

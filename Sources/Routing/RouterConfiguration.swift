@@ -7,9 +7,12 @@ public struct UpstreamSpec: Sendable {
     public var domain: FailureDomain
     /// Requests per second this upstream may receive; nil is unlimited.
     public var maxRps: Double?
+    /// Most calls of a client batch sent to this upstream as one JSON-RPC batch; 1: one call per request.
+    public var maxBatch: Int
     public var headers: [(String, String)]
 
-    public init(id: String, url: String, domain: FailureDomain, maxRps: Double? = nil, headers: [(String, String)] = []) {
+    public init(id: String, url: String, domain: FailureDomain, maxRps: Double? = nil, maxBatch: Int = 1, headers: [(String, String)] = []) {
+        self.maxBatch = max(1, maxBatch)
         self.id = id
         self.url = url
         self.domain = domain

@@ -55,6 +55,10 @@ let invalidCases: [InvalidCase] = [
     .init(yaml: chainYAML(extra: "\n    maxLag: -2"), path: "chains[0].maxLag", message: "must be at least 0, got -2"),
     .init(yaml: chainYAML(upstreams: "      - { id: a, url: \"https://a.example\", maxRps: 0, labels: { provider: p, cloud: c, region: r } }"),
           path: "chains[0].upstreams[0].maxRps", message: "must be positive, got 0"),
+    .init(yaml: chainYAML(upstreams: "      - { id: a, url: \"https://a.example\", maxBatch: 0, labels: { provider: p, cloud: c, region: r } }"),
+          path: "chains[0].upstreams[0].maxBatch", message: "must be positive, got 0"),
+    .init(yaml: chainYAML(upstreams: "      - { id: a, url: \"https://a.example\", maxBatch: 5000, labels: { provider: p, cloud: c, region: r } }"),
+          path: "chains[0].upstreams[0].maxBatch", message: "5000 is more than the 1000 calls any provider takes in one batch"),
     // Unknown enumeration values.
     .init(yaml: "cache: { store: redis }\n" + chainYAML(), path: "cache.store", message: "unknown store 'redis' (expected none, memory, sqlite or postgres)"),
     .init(yaml: chainYAML(extra: "\n    kind: solana"), path: "chains[0].kind", message: "unknown kind 'solana' (expected evm or bitcoin)"),

@@ -36,6 +36,7 @@ let specExampleYAML = #"""
                 ws: wss://mainnet.infura.io/ws/v3/${INFURA_KEY}   # optional
                 labels: { provider: infura, cloud: aws, region: us-east-1 }
                 maxRps: 50
+                maxBatch: 100                                      # optional: forward client batches as batches of up to 100
                 headers: { Authorization: "Bearer ${TOKEN}" }     # optional
               - id: own-node
                 url: http://10.0.0.5:8545
@@ -84,7 +85,7 @@ func errors(_ yaml: String, _ environment: [String: String] = [:]) -> [Configura
                               url: "https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef",
                               ws: "wss://mainnet.infura.io/ws/v3/0123456789abcdef0123456789abcdef",
                               labels: .init(provider: "infura", cloud: "aws", region: "us-east-1"),
-                              maxRps: 50,
+                              maxRps: 50, maxBatch: 100,
                               headers: ["Authorization": "Bearer bearer-secret-g7h8i9"]),
                         .init(id: "own-node", url: "http://10.0.0.5:8545",
                               labels: .init(provider: "self", cloud: "hetzner", region: "fsn1")),

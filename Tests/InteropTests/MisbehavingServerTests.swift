@@ -16,11 +16,11 @@ import Testing
     func tethAnswersNeverReachTheClient() async throws {
         let node = try await EVMNode.start(faces: 1)
         defer { Task { await node.stop() } }
-        // teth needs a fixed port: take a free one from the kernel.
-        let port = try freePort()
+        // teth binds a port the kernel picks and says which (a port chosen beforehand could be
+        // taken by another test's server in between).
         let teth = Process()
         teth.executableURL = URL(fileURLWithPath: EVMEnvironment.python)
-        teth.arguments = [EVMEnvironment.tools.appendingPathComponent("teth_loopback.py").path, String(port)]
+        teth.arguments = [EVMEnvironment.tools.appendingPathComponent("teth_loopback.py").path]
         let output = Pipe()
         teth.standardOutput = output
         teth.standardError = output
@@ -28,14 +28,15 @@ import Testing
         output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
         try teth.run()
         defer { teth.terminate() }
-        let tethURL = "http://127.0.0.1:\(port)"
-        // Wait until teth answers.
-        var up = false
-        for _ in 0..<100 where !up {
-            up = (try? await HTTPTestClient.request(.POST, tethURL, body: #"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#, timeout: .seconds(1))) != nil
-            if !up { try await Task.sleep(for: .milliseconds(100)) }
+        var announced: String?
+        for _ in 0..<300 where announced == nil {
+            if let line = collected.text.split(separator: "\n").first(where: { $0.hasPrefix("ready ") }) {
+                announced = String(line.dropFirst("ready ".count))
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
-        try #require(up, "teth did not start: \(collected.text)")
+        let tethURL = try #require(announced, "teth did not start: \(collected.text)")
         // teth really misbehaves: HTML for a batch, a decimal number for a quantity.
         let batch = try await HTTPTestClient.request(.POST, tethURL, body: #"[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}]"#)
         #expect(batch.status.code == 500 && batch.text.contains("<html"))
@@ -84,18 +85,5 @@ import Testing
         #expect(status.failures > 0 && status.state != "healthy", "\(status)")
         #expect(status.lastFailure?.contains("HTTP 500") == true, "\(status.lastFailure ?? "")")
         await router.shutdown()
-    }
-
-    private func freePort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,12 +1,13 @@
 """Runs teth (a third-party JSON-RPC server from PyPI: Flask over eth-tester) on 127.0.0.1.
 
-teth's own command binds 0.0.0.0; tests listen on loopback only, so this starts its Flask app
-directly. Usage: python teth_loopback.py PORT. Prints `ready http://127.0.0.1:PORT`.
+teth's own command binds 0.0.0.0; tests listen on loopback only, so this serves its Flask app
+directly, on a port the kernel picks when bound (no other test can take it in between).
+Usage: python teth_loopback.py. Prints `ready http://127.0.0.1:PORT` once it listens.
 """
-import sys
+from werkzeug.serving import make_server
 
 import teth
 
-port = int(sys.argv[1])
-print(f"ready http://127.0.0.1:{port}", flush=True)
-teth.app.run(host="127.0.0.1", port=port)
+server = make_server("127.0.0.1", 0, teth.app, threaded=True)
+print(f"ready http://127.0.0.1:{server.server_port}", flush=True)
+server.serve_forever()

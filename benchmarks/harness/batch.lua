@@ -4,10 +4,11 @@
 -- its own BATCHES batches: calls in flight at one moment are all distinct (nothing coalesces), and after
 -- one cycle every batch repeats, so a cache can answer them.
 -- nginx and HAProxy forward a batch whole: the header X-Bench-Batch: 10 makes the responder answer
--- it with a 10-element array (responder-nginx.conf). Bulwark splits it into 10 single upstream calls
--- (it does not forward client headers); the call lengths keep apart what the responder tells apart
--- by Content-Length: eth_getBlockByNumber 80 bytes plus the id's digits, every other call over 99,
--- eth_call 196 plus the id's digits, none 132 or 218 with ids of up to 19 digits.
+-- it with a 10-element array (responder-nginx.conf). Bulwark (which does not forward client headers)
+-- sends the calls on as one batch of its own (`maxBatch: 10`), 1252 bytes long for every batch here,
+-- which the responder answers by that length; a call it sends alone (a retry) is told apart by its
+-- length: eth_getBlockByNumber 80 bytes plus the id's digits, every other call over 99, eth_call 196
+-- plus the id's digits, none 132 or 218 with ids of up to 19 digits.
 -- An answer is ok when it is HTTP 200, a JSON array with 10 results and no error.
 -- Prints one machine-readable line:
 -- "RESULT <batches/s> <p50 µs> <p99 µs> <p99.9 µs> <batches> <socket errors + non-2xx> <not-ok answers>".

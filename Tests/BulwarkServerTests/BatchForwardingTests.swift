@@ -1,0 +1,89 @@
+import BulwarkServer
+import EthereumKit
+import Routing
+import Simnet
+import SimnetTesting
+import Testing
+
+/// A client batch sent on to an upstream that takes batches (`maxBatch`) as one JSON-RPC batch,
+/// and what happens when that upstream fails it.
+@Suite(.serialized) struct BatchForwardingTests {
+    static let accounts = (1...6).map { String(format: "0x%040x", $0) }
+
+    static func batch(block: String) -> String {
+        "[" + accounts.enumerated().map { index, account in
+            #"{"jsonrpc":"2.0","id":\#(index + 100),"method":"eth_getBalance","params":["\#(account)","\#(block)"]}"#
+        }.joined(separator: ",") + "]"
+    }
+
+    /// The answers of the batch's calls, by client id.
+    static func results(_ text: String) throws -> [Int: JSONValue] {
+        var results: [Int: JSONValue] = [:]
+        for answer in try JSONValue.parse(Array(text.utf8)).arrayValue ?? [] {
+            guard case .number(let id)? = answer["id"] else { continue }
+            results[Int(id)] = answer["result"] ?? answer["error"] ?? .null
+        }
+        return results
+    }
+
+    /// The same calls one at a time, through the same gateway: the ground truth for the batch.
+    static func singleAnswers(_ harness: GatewayHarness, block: String) async throws -> [Int: JSONValue] {
+        var answers: [Int: JSONValue] = [:]
+        for (index, account) in accounts.enumerated() {
+            let body = #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["\#(account)","\#(block)"]}"#
+            answers[index + 100] = try JSONValue.parse(try await HTTPTestClient.request(.POST, harness.url, body: body).body)["result"]
+        }
+        return answers
+    }
+
+    @Test func aClientBatchGoesUpstreamAsOneRequest() async throws {
+        let harness = try await GatewayHarness.start(pollsHeads: false) { routing in
+            for index in routing.upstreams.indices { routing.upstreams[index].maxBatch = 10 }
+        }
+        defer { Task { await harness.stop() } }
+        let block = "0x" + String(try #require(harness.router.consensusHead), radix: 16)
+        let before = harness.simnet.faces.map(\.requestsReceived).reduce(0, +)
+        let response = try await HTTPTestClient.request(.POST, harness.url, body: Self.batch(block: block))
+        let after = harness.simnet.faces.map(\.requestsReceived).reduce(0, +)
+        #expect(response.status.code == 200)
+        #expect(after - before == 1, "six calls, one upstream request")
+        let results = try Self.results(response.text)
+        #expect(results.count == 6)
+        #expect(results == (try await Self.singleAnswers(harness, block: block)), "\(response.text)")
+        #expect(results.values.allSatisfy { $0.stringValue?.hasPrefix("0x") == true })
+    }
+
+    /// The upstream that takes batches answers garbage: every call is made on its own elsewhere, none is lost.
+    @Test(arguments: [Fault.garbage, .ratelimit, .down])
+    func aFailedBatchIsMadeCallByCall(fault: Fault) async throws {
+        let harness = try await GatewayHarness.start(pollsHeads: false) { routing in
+            for index in routing.upstreams.indices where routing.upstreams[index].id == "quicknode-euw1" { routing.upstreams[index].maxBatch = 10 }
+        }
+        defer { Task { await harness.stop() } }
+        let block = "0x" + String(try #require(harness.router.consensusHead), radix: 16)
+        let truth = try await Self.singleAnswers(harness, block: block)
+        try await harness.simnet.setFault(fault, matching: ["id": "quicknode-euw1"])
+        let batching = try #require(harness.simnet.face("quicknode-euw1"))
+        let before = batching.requestsReceived
+        let response = try await HTTPTestClient.request(.POST, harness.url, body: Self.batch(block: block))
+        #expect(batching.requestsReceived > before || fault == .down, "the batch went to the upstream that takes batches")
+        #expect(response.status.code == 200)
+        #expect(try Self.results(response.text) == truth, "\(fault): \(response.text)")
+    }
+
+    /// Local answers, invalid items and forwarded calls in one batch: each answered as it would be alone.
+    @Test func batchedCallsMixWithTheRest() async throws {
+        let harness = try await GatewayHarness.start(pollsHeads: false) { routing in
+            for index in routing.upstreams.indices { routing.upstreams[index].maxBatch = 10 }
+        }
+        defer { Task { await harness.stop() } }
+        let block = "0x" + String(try #require(harness.router.consensusHead), radix: 16)
+        let truth = try await Self.singleAnswers(harness, block: block)
+        let body = "[" + #"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"1.0","id":2,"method":"eth_chainId"},"#
+            + String(Self.batch(block: block).dropFirst())
+        let results = try Self.results(try await HTTPTestClient.request(.POST, harness.url, body: body).text)
+        #expect(results[1] == .quantity(harness.simnet.chain.chainId))
+        #expect(results[2]?["code"] == .number(-32600))
+        #expect(truth.allSatisfy { results[$0.key] == $0.value })
+    }
+}
