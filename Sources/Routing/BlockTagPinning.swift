@@ -20,12 +20,11 @@ enum BlockTagPinning {
 
     static func pin(method: String, params: JSONValue?, head: UInt64) -> JSONValue? {
         guard let index = blockParameterIndex[method], case .array(var list)? = params else { return params }
-        let tag = JSONValue.quantity(head)
         if index < list.count {
             guard list[index] == .string("latest") else { return params }
-            list[index] = tag
+            list[index] = .quantity(head)
         } else if index == list.count && method != "eth_getBlockByNumber" {
-            list.append(tag)
+            list.append(.quantity(head))
         } else {
             return params
         }

@@ -47,8 +47,8 @@ public final class ResponseCache: Sendable {
     private let staleTier: MemoryCacheStore?
     /// The head the head tier holds answers for; nil while no head is confirmed (then the head tier is empty).
     private let epoch = Mutex<(head: HeadEpoch?, generation: Int)>((nil, 0))
-    private let counters = Mutex<[String: CacheCounters]>([:])
-    private let totalCounters = Mutex(CacheCounters())
+    /// Lookup counters by method since the last flush, and since start: one lock for both.
+    private let counters = Mutex<(byMethod: [String: CacheCounters], total: CacheCounters)>(([:], CacheCounters()))
     private let storeTrouble = Mutex<(failing: Bool, lastWarning: ContinuousClock.Instant?)>((false, nil))
     private let metrics: CacheMetrics
     private let logger: Logger
@@ -225,12 +225,14 @@ public final class ResponseCache: Sendable {
     // MARK: Counters
 
     private func count(_ method: String, _ change: (inout CacheCounters) -> Void) {
-        counters.withLock { change(&$0[method, default: CacheCounters()]) }
-        totalCounters.withLock { change(&$0) }
+        counters.withLock { counters in
+            change(&counters.byMethod[method, default: CacheCounters()])
+            change(&counters.total)
+        }
     }
 
     /// Lookups since start: hits, misses and stale answers, for `/status`.
-    public var totals: CacheCounters { totalCounters.withLock { $0 } }
+    public var totals: CacheCounters { counters.withLock { $0.total } }
 
     /// Whether the store answered its last operation.
     public var storeIsAvailable: Bool { storeTrouble.withLock { !$0.failing } }
@@ -238,8 +240,8 @@ public final class ResponseCache: Sendable {
     /// Lookup counters since the last flush, added to the store.
     func flushCounters() async {
         let pending = counters.withLock { counters in
-            defer { counters.removeAll(keepingCapacity: true) }
-            return counters
+            defer { counters.byMethod.removeAll(keepingCapacity: true) }
+            return counters.byMethod
         }
         guard !pending.isEmpty else { return }
         var byKey: [CacheCounterKey: CacheCounters] = [:]
