@@ -131,11 +131,16 @@ public final class Gateway: Sendable {
         guard body.readableBytes <= limits.maxBodyBytes else {
             return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.readableBytes) bytes; this gateway accepts at most \(limits.maxBodyBytes)"))))
         }
+        let deadline = ContinuousClock.now + limits.requestTimeout
+        // The usual body, one valid call, is read as members: no dictionary, params and id kept as written.
+        let view = body.readableBytesView
+        if let members = try? JSONValue.parseMembers(view, maxDepth: limits.maxJsonDepth), let call = RPCCall(members: members, in: view) {
+            return prepare(call, chain: chain, client: client, deadline: deadline)
+        }
         let request: JSONValue
-        do { request = try JSONValue.parse(body.readableBytesView, maxDepth: limits.maxJsonDepth) } catch {
+        do { request = try JSONValue.parse(view, maxDepth: limits.maxJsonDepth) } catch {
             return .respond(Self.error(.parseError(error.message)))
         }
-        let deadline = ContinuousClock.now + limits.requestTimeout
         if case .array(let items) = request {
             guard !items.isEmpty else { return .respond(Self.error(.invalidRequest("empty batch"))) }
             guard items.count <= limits.maxBatchSize else {
@@ -154,6 +159,11 @@ public final class Gateway: Sendable {
             return .respond(Self.error(error, id: error.id))
         }
         if call.idNeedsItsText { call.idText = Self.memberText("id", of: body) }
+        return prepare(call, chain: chain, client: client, deadline: deadline)
+    }
+
+    /// `prepare` for one valid call.
+    private func prepare(_ call: RPCCall, chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) -> Step {
         if let refusal = overRateLimit(client, calls: 1) { return .respond(refusal) }
         let start = ContinuousClock.now
         guard let outcome = triage(call, chain: chain, client: client) else {

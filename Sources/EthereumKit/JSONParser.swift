@@ -25,8 +25,8 @@ struct JSONParser {
 
     /// Parses a JSON object and returns each top-level member with the byte range of its
     /// value in `bytes`, so a proxy can copy a value (e.g. an upstream's `result`) untouched.
-    static func parseMembers(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
-        try members(of: bytes) { (parser) throws(VerificationError) in try parser.parseValue(depth: 1) }
+    static func parseMembers(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONParser.maxDepth) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
+        try members(of: bytes, maxDepth: maxDepth) { (parser) throws(VerificationError) in try parser.parseValue(depth: 1) }
     }
 
     /// The members of a JSON object with the byte range of each value, checked as `parse` would
@@ -37,9 +37,9 @@ struct JSONParser {
 
     /// The top-level members of the object in `bytes`, each value read by `readValue`.
     private static func members<Value>(
-        of bytes: UnsafeBufferPointer<UInt8>, readValue: (inout JSONParser) throws(VerificationError) -> Value
+        of bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONParser.maxDepth, readValue: (inout JSONParser) throws(VerificationError) -> Value
     ) throws(VerificationError) -> [(key: String, value: Value, span: Range<Int>)] {
-        var parser = JSONParser(bytes)
+        var parser = JSONParser(bytes, depthLimit: maxDepth)
         parser.skipWhitespace()
         guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
         parser.index += 1

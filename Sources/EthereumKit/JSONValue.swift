@@ -18,12 +18,13 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// Parses a JSON object, returning its members with the byte range of each value in `data`.
-    public static func parseMembers(_ data: some Collection<UInt8>) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
+    /// Objects and arrays nested deeper than `maxDepth` (the object itself is level 1) are refused.
+    public static func parseMembers(_ data: some Collection<UInt8>, maxDepth: Int = 512) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {
         let result: Result<[(key: String, value: JSONValue, span: Range<Int>)], VerificationError>? = data.withContiguousStorageIfAvailable { buffer in
-            do throws(VerificationError) { return .success(try JSONParser.parseMembers(buffer)) } catch { return .failure(error) }
+            do throws(VerificationError) { return .success(try JSONParser.parseMembers(buffer, maxDepth: maxDepth)) } catch { return .failure(error) }
         }
         if let result { return try result.get() }
-        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parseMembers(buffer) }
+        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parseMembers(buffer, maxDepth: maxDepth) }
     }
 
     /// Checks that `data` is a JSON object, exactly as `parse` would accept it, and returns its

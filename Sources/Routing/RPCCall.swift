@@ -52,6 +52,71 @@ public struct RPCCall: Sendable {
         params = fields["params"]
     }
 
+    /// A valid call read from the members of a request object (`JSONValue.parseMembers` of `bytes`)
+    /// without building a dictionary; `paramsText` and `idText` are taken from the bytes as written
+    /// when that is what writing them would give. Nil for anything unusual (a duplicate key, an
+    /// invalid call): `init(validating:)` then says what is wrong.
+    public init?<Bytes: RandomAccessCollection<UInt8>>(members: [(key: String, value: JSONValue, span: Range<Int>)], in bytes: Bytes)
+    where Bytes.Index == Int {
+        var jsonrpc: JSONValue?, method: JSONValue?, id: JSONValue?, params: JSONValue?
+        var paramsSpan: Range<Int>?, idSpan: Range<Int>?
+        for member in members {
+            switch member.key {
+            case "jsonrpc":
+                guard jsonrpc == nil else { return nil }
+                jsonrpc = member.value
+            case "method":
+                guard method == nil else { return nil }
+                method = member.value
+            case "id":
+                guard id == nil else { return nil }
+                id = member.value
+                idSpan = member.span
+            case "params":
+                guard params == nil else { return nil }
+                params = member.value
+                paramsSpan = member.span
+            default:
+                // Another key written twice would also be a duplicate; it does not matter to the call.
+                continue
+            }
+        }
+        guard jsonrpc == .string("2.0"), case .string(let name)? = method, !name.isEmpty else { return nil }
+        switch id {
+        case nil, .string?, .number?, .null?: break
+        default: return nil
+        }
+        switch params {
+        case nil, .array?, .object?: break
+        default: return nil
+        }
+        self.init(id: id, method: name, params: params)
+        if idNeedsItsText, let idSpan { idText = String(decoding: bytes[(bytes.startIndex + idSpan.lowerBound)..<(bytes.startIndex + idSpan.upperBound)], as: UTF8.self) }
+        if let paramsSpan {
+            let raw = bytes[(bytes.startIndex + paramsSpan.lowerBound)..<(bytes.startIndex + paramsSpan.upperBound)]
+            if Self.isWrittenAsSerialized(raw) { paramsText = String(decoding: raw, as: UTF8.self) }
+        }
+    }
+
+    /// Whether JSON text is certainly what `JSONValue.serialized()` writes for its value: arrays of
+    /// strings without escapes, booleans and null, with no whitespace. Objects (whose keys are
+    /// written sorted) and numbers (written in Swift's form) are left to the serializer.
+    static func isWrittenAsSerialized(_ text: some Collection<UInt8>) -> Bool {
+        var inString = false
+        for byte in text {
+            if inString {
+                if byte == UInt8(ascii: "\"") { inString = false } else if byte == UInt8(ascii: "\\") || byte < 0x20 { return false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: ","), UInt8(ascii: "a")...UInt8(ascii: "z"): continue
+            default: return false
+            }
+        }
+        return !inString
+    }
+
     /// The call with `paramsText` written (nil when there are no params).
     public func withParamsText() -> RPCCall {
         guard paramsText == nil, let params else { return self }

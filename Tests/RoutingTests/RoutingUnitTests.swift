@@ -67,6 +67,47 @@ import Upstreams
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "params": .string("x")])) }
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "id": .object([:])])) }
     }
+
+    /// A call read from its members is the call `init(validating:)` reads, and the params kept as
+    /// written are exactly what writing them gives.
+    @Test(arguments: [
+        #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x8"]}"#,
+        #"{"method":"eth_getBlockByNumber","params":["latest",false],"id":"a","jsonrpc":"2.0"}"#,
+        #"{"jsonrpc":"2.0","id":null,"method":"eth_call","params":[{"to":"0x01","data":"0x"},"latest"]}"#,
+        #"{"jsonrpc":"2.0","id":9007199254740993,"method":"eth_chainId","params":[]}"#,
+        #"{"jsonrpc":"2.0","id":2.50,"method":"m","params":[1,-2,3.0,true,null,"caf\u00e9","é"]}"#,
+        #"{ "jsonrpc" : "2.0", "id" : 3, "method" : "m", "params" : [ "a" , "b" ] }"#,
+        #"{"jsonrpc":"2.0","method":"eth_newFilter","params":{"b":1,"a":[]}}"#,
+    ])
+    func callsReadFromMembersMatchValidatedCalls(body: String) throws {
+        let bytes = Array(body.utf8)
+        let call = try #require(RPCCall(members: try JSONValue.parseMembers(bytes), in: bytes))
+        let validated = try RPCCall(validating: try JSONValue.parse(bytes))
+        #expect(call.id == validated.id && call.method == validated.method && call.params == validated.params)
+        if let text = call.paramsText { #expect(text == validated.params?.serialized()) }
+        #expect(call.withParamsText().paramsText == validated.params?.serialized())
+        if call.idNeedsItsText { #expect(call.idText.map { body.contains(#""id":\#($0)"#) } == true) }
+    }
+
+    @Test func paramsAsWrittenAreKeptWhenTheyAreWhatWritingGives() throws {
+        let plain = Array(#"{"jsonrpc":"2.0","id":1,"method":"m","params":["0xab",false,null,[]]}"#.utf8)
+        #expect(RPCCall(members: try JSONValue.parseMembers(plain), in: plain)?.paramsText == #"["0xab",false,null,[]]"#)
+        for params in [#"[ "0xab"]"#, #"["a\"b"]"#, #"[1]"#, #"[{"a":1}]"#] {
+            let bytes = Array(#"{"jsonrpc":"2.0","id":1,"method":"m","params":\#(params)}"#.utf8)
+            #expect(RPCCall(members: try JSONValue.parseMembers(bytes), in: bytes)?.paramsText == nil, "\(params)")
+        }
+    }
+
+    /// Anything unusual is left to `init(validating:)`, which says what is wrong (or, for a
+    /// duplicate key, takes the last).
+    @Test(arguments: [
+        #"{"jsonrpc":"2.0","id":1,"method":"m","method":"n"}"#, #"{"jsonrpc":"1.0","id":1,"method":"m"}"#,
+        #"{"jsonrpc":"2.0","id":[1],"method":"m"}"#, #"{"jsonrpc":"2.0","id":1,"method":""}"#, #"{"jsonrpc":"2.0","method":"m","params":"x"}"#,
+    ])
+    func unusualCallsAreLeftToValidation(body: String) throws {
+        let bytes = Array(body.utf8)
+        #expect(RPCCall(members: try JSONValue.parseMembers(bytes), in: bytes) == nil)
+    }
 }
 
 @Suite struct ResultShapeTests {

@@ -27,6 +27,7 @@ func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     }
     checkRoundTrip(value)
     checkMembers(of: body, parsedAs: value)
+    checkCallFromMembers(of: body, parsedAs: value)
     checkDepthLimit(of: body, parsedAs: value, limit: gatewayDepthLimit)
     if case .array(let items) = value {
         for item in items { checkCall(item) }
@@ -71,6 +72,16 @@ func checkMembers(of body: [UInt8], parsedAs value: JSONValue) {
         check(alone == member.value, "the span of member '\(member.key)' does not parse to its value")
     }
     check(lastWins == fields, "parseMembers and parse disagree on the members")
+}
+
+/// The gateway's fast path: a call read from the members is the validated call, and params or an
+/// id kept as written are what writing them gives (params) or what the client wrote (id).
+func checkCallFromMembers(of body: [UInt8], parsedAs value: JSONValue) {
+    guard let members = try? JSONValue.parseMembers(body), let call = RPCCall(members: members, in: body) else { return }
+    guard let validated = try? RPCCall(validating: value) else { fatalError("property violated: a call read from members fails validation") }
+    check(call.id == validated.id && call.method == validated.method && call.params == validated.params, "the call read from members differs")
+    if let text = call.paramsText { check(text == validated.params?.serialized(), "params kept as written differ from their serialisation: \(text)") }
+    if let idText = call.idText { check(parse(idText) == call.id, "the id kept as written is not the id") }
 }
 
 /// The gateway's default `server.maxJsonDepth`, with which it parses client bodies.
