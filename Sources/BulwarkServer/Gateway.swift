@@ -134,9 +134,12 @@ public final class Gateway: Sendable {
         let deadline = ContinuousClock.now + limits.requestTimeout
         // The usual body, one valid call, is read as members: no dictionary, params and id kept as written.
         let view = body.readableBytesView
-        if let members = try? JSONValue.parseMembers(view, maxDepth: limits.maxJsonDepth), let call = RPCCall(members: members, in: view) {
-            return prepare(call, chain: chain, client: client, deadline: deadline)
+        let fast: RPCCall? = body.withUnsafeReadableBytes { raw in
+            raw.withMemoryRebound(to: UInt8.self) { bytes in
+                (try? JSONValue.parseMembers(bytes, maxDepth: limits.maxJsonDepth)).flatMap { RPCCall(members: $0, in: bytes) }
+            }
         }
+        if let fast { return prepare(fast, chain: chain, client: client, deadline: deadline) }
         let request: JSONValue
         do { request = try JSONValue.parse(view, maxDepth: limits.maxJsonDepth) } catch {
             return .respond(Self.error(.parseError(error.message)))

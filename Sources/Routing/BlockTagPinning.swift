@@ -19,14 +19,20 @@ enum BlockTagPinning {
     }
 
     static func pin(method: String, params: JSONValue?, head: UInt64) -> JSONValue? {
-        guard let index = blockParameterIndex[method], case .array(var list)? = params else { return params }
+        pinned(method: method, params: params, head: head) ?? params
+    }
+
+    /// The params with the head's number in place of `latest` (or of an omitted block parameter);
+    /// nil when nothing changes.
+    static func pinned(method: String, params: JSONValue?, head: UInt64) -> JSONValue? {
+        guard let index = blockParameterIndex[method], case .array(var list)? = params else { return nil }
         if index < list.count {
-            guard list[index] == .string("latest") else { return params }
+            guard list[index] == .string("latest") else { return nil }
             list[index] = .quantity(head)
         } else if index == list.count && method != "eth_getBlockByNumber" {
             list.append(.quantity(head))
         } else {
-            return params
+            return nil
         }
         return .array(list)
     }

@@ -138,8 +138,8 @@ public final class ChainRouter: Service, Sendable {
     /// params written once for the keys and the upstream body.
     private func pinnedToHead(_ call: RPCCall) -> RPCCall {
         var pinned = call
-        if let head = consensusHead {
-            pinned.params = BlockTagPinning.pin(method: call.method, params: call.params, head: head)
+        if let head = consensusHead, let params = BlockTagPinning.pinned(method: call.method, params: call.params, head: head) {
+            pinned.params = params
             pinned.paramsText = nil
         }
         return pinned.withParamsText()

@@ -56,8 +56,7 @@ public struct RPCCall: Sendable {
     /// without building a dictionary; `paramsText` and `idText` are taken from the bytes as written
     /// when that is what writing them would give. Nil for anything unusual (a duplicate key, an
     /// invalid call): `init(validating:)` then says what is wrong.
-    public init?<Bytes: RandomAccessCollection<UInt8>>(members: [(key: String, value: JSONValue, span: Range<Int>)], in bytes: Bytes)
-    where Bytes.Index == Int {
+    public init?(members: [(key: String, value: JSONValue, span: Range<Int>)], in bytes: UnsafeBufferPointer<UInt8>) {
         var jsonrpc: JSONValue?, method: JSONValue?, id: JSONValue?, params: JSONValue?
         var paramsSpan: Range<Int>?, idSpan: Range<Int>?
         for member in members {
@@ -91,17 +90,23 @@ public struct RPCCall: Sendable {
         default: return nil
         }
         self.init(id: id, method: name, params: params)
-        if idNeedsItsText, let idSpan { idText = String(decoding: bytes[(bytes.startIndex + idSpan.lowerBound)..<(bytes.startIndex + idSpan.upperBound)], as: UTF8.self) }
+        if idNeedsItsText, let idSpan { idText = String(decoding: UnsafeBufferPointer(rebasing: bytes[idSpan]), as: UTF8.self) }
         if let paramsSpan {
-            let raw = bytes[(bytes.startIndex + paramsSpan.lowerBound)..<(bytes.startIndex + paramsSpan.upperBound)]
+            let raw = UnsafeBufferPointer(rebasing: bytes[paramsSpan])
             if Self.isWrittenAsSerialized(raw) { paramsText = String(decoding: raw, as: UTF8.self) }
         }
+    }
+
+    /// `init(members:in:)` for a body held in an array.
+    public init?(members: [(key: String, value: JSONValue, span: Range<Int>)], in bytes: [UInt8]) {
+        guard let call = bytes.withUnsafeBufferPointer({ RPCCall(members: members, in: $0) }) else { return nil }
+        self = call
     }
 
     /// Whether JSON text is certainly what `JSONValue.serialized()` writes for its value: arrays of
     /// strings without escapes, booleans and null, with no whitespace. Objects (whose keys are
     /// written sorted) and numbers (written in Swift's form) are left to the serializer.
-    static func isWrittenAsSerialized(_ text: some Collection<UInt8>) -> Bool {
+    static func isWrittenAsSerialized(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         var inString = false
         for byte in text {
             if inString {

@@ -27,7 +27,8 @@ import Testing
         let collected = OutputCollector()
         output.fileHandleForReading.readabilityHandler = { collected.append($0.availableData) }
         try teth.run()
-        defer { teth.terminate() }
+        // SIGKILL: the child inherits the test runner's blocked signals, so SIGTERM would wait forever.
+        defer { kill(teth.processIdentifier, SIGKILL) }
         var announced: String?
         for _ in 0..<300 where announced == nil {
             if let line = collected.text.split(separator: "\n").first(where: { $0.hasPrefix("ready ") }) {
