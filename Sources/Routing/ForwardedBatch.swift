@@ -79,12 +79,15 @@ final class ForwardedBatch: @unchecked Sendable {
             response = success
         }
         guard response.status == 200, let answers = Self.answersByID(response.body) else {
-            // Not a batch answer (an error for the whole batch, an upstream that takes no batches):
-            // judged as a single call's answer would be, then every call goes on its own.
+            // Not a batch answer: the upstream's failure counts as it would for a single call; a
+            // JSON-RPC answer ("batches are not supported") is no fault of its health — a
+            // `maxBatch` it does not honour must not open its circuit for single calls too.
             if case .upstreamFailure(let failure) = ReplyClassifier.classify(response) {
                 router.record(upstream, failure: failure)
             } else {
-                router.record(upstream, failure: UpstreamFailure(.invalidResponse, "a batch answered with something else than a batch"))
+                router.logger.warning("upstream answered a batch with a single answer: is its maxBatch right?", metadata: [
+                    "upstream.id": "\(router.upstreams[upstream].spec.id)",
+                ])
             }
             return forwardAlone(chunk)
         }

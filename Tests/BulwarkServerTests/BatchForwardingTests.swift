@@ -1,8 +1,10 @@
 import BulwarkServer
 import EthereumKit
+import Failsafe
 import Routing
 import Simnet
 import SimnetTesting
+import Synchronization
 import Testing
 
 /// A client batch sent on to an upstream that takes batches (`maxBatch`) as one JSON-RPC batch,
@@ -71,6 +73,35 @@ import Testing
         #expect(batching.requestsReceived > before || fault == .down, "the batch went to the upstream that takes batches")
         #expect(response.status.code == 200)
         #expect(try Self.results(response.text) == truth, "\(fault): \(response.text)")
+    }
+
+    /// An upstream configured with `maxBatch` that answers batches with a single JSON-RPC error: every
+    /// call is made on its own, and its health does not suffer for it.
+    @Test func anUpstreamThatRefusesBatchesStillAnswersEveryCallAndStaysHealthy() async throws {
+        let batches = Mutex(0)
+        let singles = Mutex(0)
+        let upstream = LoopbackHTTPServer(port: 0) { request in
+            if request.body.first == UInt8(ascii: "[") {
+                batches.withLock { $0 += 1 }
+                return .json(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"batch requests are not supported"}}"#)
+            }
+            singles.withLock { $0 += 1 }
+            return .json(#"{"jsonrpc":"2.0","id":1,"result":"0x5"}"#)
+        }
+        let port = try await upstream.start()
+        defer { Task { await upstream.stop() } }
+        let router = try ChainRouter(configuration: RouterConfiguration(chainName: "eth", chainId: 1, upstreams: [
+            UpstreamSpec(id: "no-batches", url: "http://127.0.0.1:\(port)", domain: FailureDomain(provider: "p", cloud: "c", region: "r"), maxBatch: 10),
+        ]))
+        defer { Task { await router.shutdown() } }
+        let gateway = Gateway(chains: [GatewayChain(name: "eth", router: router)])
+        let response = await gateway.handle(route: "eth", body: Array(Self.batch(block: "0x1").utf8))
+        #expect(response.status == 200)
+        let results = try Self.results(response.body)
+        #expect(results.count == Self.accounts.count && results.values.allSatisfy { $0 == .string("0x5") }, "\(response.body)")
+        #expect(batches.withLock { $0 } == 1 && singles.withLock { $0 } == Self.accounts.count)
+        let status = try #require(router.status().upstreams.first)
+        #expect(status.failures == 0 && status.state == "healthy", "\(status)")
     }
 
     /// Local answers, invalid items and forwarded calls in one batch: each answered as it would be alone.
