@@ -151,7 +151,7 @@ public final class Gateway: Sendable {
                                                  data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)"))))
             }
             if let refusal = overRateLimit(client, calls: items.count) { return .respond(refusal) }
-            let batch = prepareBatch(items, chain: chain, client: client)
+            let batch = prepareBatch(items, body: body, chain: chain, client: client)
             if !batch.contains(where: { if case .pending = $0 { true } else { false } }) {
                 return .respond(Self.batchResponse(batch.map { if case .answered(let answer) = $0 { answer } else { BatchAnswer(cache: .miss) } }))
             }
@@ -258,10 +258,20 @@ public final class Gateway: Sendable {
     }
 
     /// Validates every item of a batch and answers those that need no waiting.
-    private func prepareBatch(_ items: [JSONValue], chain: GatewayChain, client: GatewayClient) -> [BatchItem] {
-        items.map { item in
-            let call: RPCCall
-            do throws(GatewayError) { call = try RPCCall(validating: item) } catch {
+    private func prepareBatch(_ items: [JSONValue], body: ByteBuffer, chain: GatewayChain, client: GatewayClient) -> [BatchItem] {
+        // Read only for an id that writing the parsed number back would change (rare).
+        var elements: [Range<Int>]?
+        return items.enumerated().map { position, item in
+            var call: RPCCall
+            do throws(GatewayError) {
+                call = try RPCCall(validating: item)
+                if call.idNeedsItsText {
+                    if elements == nil { elements = try? JSONValue.elementSpans(body.readableBytesView) }
+                    if let span = elements?[position] {
+                        call.idText = Self.memberText("id", of: body.getSlice(at: body.readerIndex + span.lowerBound, length: span.count)!)
+                    }
+                }
+            } catch {
                 return .answered(BatchAnswer(json: error.responseJSON(id: error.id), cache: .miss,
                                              verified: chain.router.verificationStatus(method: "", outcome: .failed(error))))
             }
@@ -273,7 +283,7 @@ public final class Gateway: Sendable {
     }
 
     static func batchAnswer(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> BatchAnswer {
-        BatchAnswer(json: call.id == nil ? nil : outcome.responseJSON(id: call.id), upstream: outcome.upstream, cache: outcome.cacheStatus,
+        BatchAnswer(json: call.id == nil ? nil : outcome.responseJSON(id: call.id, idText: call.idText), upstream: outcome.upstream, cache: outcome.cacheStatus,
                     verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
     }
 

@@ -57,6 +57,22 @@ import Testing
         }
     }
 
+    /// Inside a batch too, answered at once or from an upstream.
+    @Test func idsInABatchComeBackExactlyAsWritten() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let ids = ["9007199254740993", "12345678901234567890", "1.50", "-0.5e-3", "7"]
+        let items = ids.flatMap { id in [
+            #"{"jsonrpc":"2.0","id":\#(id),"method":"eth_chainId"}"#,
+            #"{"jsonrpc":"2.0","id":\#(id),"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x1"]}"#,
+        ] }
+        let text = try await HTTPTestClient.request(.POST, harness.url, body: "[" + items.joined(separator: ",") + "]").text
+        for id in ids {
+            #expect(text.components(separatedBy: #""id":\#(id),"#).count + text.components(separatedBy: #""id":\#(id)}"#).count - 2 == 2,
+                    "both calls with id \(id): \(text)")
+        }
+    }
+
     @Test func expectContinueGetsA100BeforeTheBody() async throws {
         let harness = try await GatewayHarness.start()
         defer { Task { await harness.stop() } }
