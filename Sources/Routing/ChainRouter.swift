@@ -118,9 +118,10 @@ public final class ChainRouter: Service, Sendable {
     public func answerNow(_ call: RPCCall) -> CallOutcome? {
         if let local = localAnswer(call) { return local }
         guard let cache, call.method != "eth_sendRawTransaction" else { return nil }
-        let pinned = pinnedToHead(call)
+        let heads = self.heads()
+        let pinned = pinnedToHead(call, head: heads.consensus)
         let rule = CachePolicy.rule(method: pinned.method, params: pinned.params)
-        guard rule != .never, let value = cache.lookupInMemory(method: call.method, params: Self.cacheText(pinned), rule: rule, chain: cacheChainView) else {
+        guard rule != .never, let value = cache.lookupInMemory(method: call.method, params: Self.cacheText(pinned), rule: rule, chain: heads.cacheChain) else {
             return nil
         }
         return .cached(value: value, staleAge: nil)
@@ -137,8 +138,12 @@ public final class ChainRouter: Service, Sendable {
     /// The call with `latest` and similar tags replaced by the consensus head's number, its
     /// params written once for the keys and the upstream body.
     private func pinnedToHead(_ call: RPCCall) -> RPCCall {
+        pinnedToHead(call, head: consensusHead)
+    }
+
+    private func pinnedToHead(_ call: RPCCall, head: UInt64?) -> RPCCall {
         var pinned = call
-        if let head = consensusHead, let params = BlockTagPinning.pinned(method: call.method, params: call.params, head: head) {
+        if let head, let params = BlockTagPinning.pinned(method: call.method, params: call.params, head: head) {
             pinned.params = params
             pinned.paramsText = nil
         }
@@ -264,11 +269,16 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// The head and finality boundary the cache judges answers by; nil while no head is confirmed.
-    var cacheChainView: CachePolicy.Chain? {
-        state.withLock { state in
-            guard Self.isCurrent(state, now: .now, freshness: configuration.headFreshness), let head = state.consensus?.number else { return nil }
+    var cacheChainView: CachePolicy.Chain? { heads().cacheChain }
+
+    /// The consensus head (what calls are pinned to) and the cache's view of the chain, in one look.
+    private func heads() -> (consensus: UInt64?, cacheChain: CachePolicy.Chain?) {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            let consensus = state.consensus?.number
+            guard Self.isCurrent(state, now: now, freshness: configuration.headFreshness), let head = consensus else { return (consensus, nil) }
             let byDepth = head >= UInt64(configuration.finalityDepth) ? head - UInt64(configuration.finalityDepth) : 0
-            return CachePolicy.Chain(head: head, finalized: min(head, state.finalized ?? byDepth))
+            return (consensus, CachePolicy.Chain(head: head, finalized: min(head, state.finalized ?? byDepth)))
         }
     }
 
