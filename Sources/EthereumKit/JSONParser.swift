@@ -39,75 +39,77 @@ struct JSONParser {
     private static func members<Value>(
         of bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONParser.maxDepth, readValue: (inout JSONParser) throws(VerificationError) -> Value
     ) throws(VerificationError) -> [(key: String, value: Value, span: Range<Int>)] {
-        var parser = JSONParser(bytes, depthLimit: maxDepth)
-        parser.skipWhitespace()
-        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
-        parser.index += 1
         var members: [(key: String, value: Value, span: Range<Int>)] = []
         members.reserveCapacity(4)
-        parser.skipWhitespace()
-        if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "}") {
-            parser.index += 1
-        } else {
-            while true {
-                parser.skipWhitespace()
-                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.error("expected a string key") }
-                let key = try parser.parseString()
-                parser.skipWhitespace()
-                guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
-                parser.index += 1
-                parser.skipWhitespace()
-                let start = parser.index
-                let value = try readValue(&parser)
-                members.append((key, value, start..<parser.index))
-                parser.skipWhitespace()
-                guard parser.index < bytes.count else { throw parser.error("unexpected end of input") }
-                if bytes[parser.index] == UInt8(ascii: ",") {
-                    parser.index += 1
-                } else if bytes[parser.index] == UInt8(ascii: "}") {
-                    parser.index += 1
-                    break
-                } else {
-                    throw parser.error("expected ',' or '}'")
-                }
-            }
+        try topLevel(bytes, maxDepth: maxDepth, open: UInt8(ascii: "{"), expected: "expected a JSON object") { (parser, key) throws(VerificationError) in
+            let start = parser.index
+            let value = try readValue(&parser)
+            members.append((key!, value, start..<parser.index))
         }
-        parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw parser.error("unexpected data after the JSON value") }
         return members
     }
 
     /// The elements of a JSON array with the byte range of each, checked as `parse` would check them but not built.
     static func elementSpans(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [Range<Int>] {
-        var parser = JSONParser(bytes)
-        parser.skipWhitespace()
-        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "[") else { throw parser.error("expected a JSON array") }
-        parser.index += 1
         var spans: [Range<Int>] = []
-        parser.skipWhitespace()
-        if parser.index < bytes.count && bytes[parser.index] == UInt8(ascii: "]") {
-            parser.index += 1
-        } else {
-            while true {
-                parser.skipWhitespace()
-                let start = parser.index
-                try parser.skipValue(depth: 1)
-                spans.append(start..<parser.index)
-                parser.skipWhitespace()
-                guard parser.index < bytes.count else { throw parser.error("unexpected end of input") }
-                if bytes[parser.index] == UInt8(ascii: ",") {
-                    parser.index += 1
-                } else if bytes[parser.index] == UInt8(ascii: "]") {
-                    parser.index += 1
-                    break
-                } else {
-                    throw parser.error("expected ',' or ']'")
-                }
-            }
+        try topLevel(bytes, maxDepth: maxDepth, open: UInt8(ascii: "["), expected: "expected a JSON array") { (parser, _) throws(VerificationError) in
+            let start = parser.index
+            try parser.skipValue(depth: 1)
+            spans.append(start..<parser.index)
         }
+        return spans
+    }
+
+    /// Reads `bytes` as one object or array (`open`) with nothing after it, each item by `readItem`.
+    private static func topLevel(
+        _ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, open: UInt8, expected: String,
+        readItem: (inout JSONParser, String?) throws(VerificationError) -> Void
+    ) throws(VerificationError) {
+        var parser = JSONParser(bytes, depthLimit: maxDepth)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == open else { throw parser.error(expected) }
+        try readItems(&parser, keys: true, readItem)
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("unexpected data after the JSON value") }
-        return spans
+    }
+
+    /// Reads the items of the object or array whose `{` or `[` is at the parser's index, through
+    /// its closing bracket: `readItem` reads each value, given the member's key in an object
+    /// (nil in an array, and nil when `keys` is false: keys are then checked, not built).
+    private static func readItems(
+        _ parser: inout JSONParser, keys: Bool, _ readItem: (inout JSONParser, String?) throws(VerificationError) -> Void
+    ) throws(VerificationError) {
+        let isObject = parser.bytes[parser.index] == UInt8(ascii: "{")
+        let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+        parser.index += 1
+        parser.skipWhitespace()
+        if parser.index < parser.bytes.count && parser.bytes[parser.index] == close {
+            parser.index += 1
+            return
+        }
+        while true {
+            parser.skipWhitespace()
+            var key: String?
+            if isObject {
+                guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.error("expected a string key") }
+                if keys { key = try parser.parseString() } else { try parser.skipString() }
+                parser.skipWhitespace()
+                guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
+                parser.index += 1
+                parser.skipWhitespace()
+            }
+            try readItem(&parser, key)
+            parser.skipWhitespace()
+            guard parser.index < parser.bytes.count else { throw parser.error("unexpected end of input") }
+            if parser.bytes[parser.index] == UInt8(ascii: ",") {
+                parser.index += 1
+            } else if parser.bytes[parser.index] == close {
+                parser.index += 1
+                return
+            } else {
+                throw parser.error(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+            }
+        }
     }
 
     /// Checks a value exactly as `parseValue(depth:)` would, without building it.
@@ -115,37 +117,8 @@ struct JSONParser {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            let isObject = bytes[index] == UInt8(ascii: "{")
-            let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
             guard depth + 1 <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
-            index += 1
-            skipWhitespace()
-            if index < bytes.count && bytes[index] == close {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                if isObject {
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-                    try skipString()
-                    skipWhitespace()
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-                    index += 1
-                    skipWhitespace()
-                }
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unexpected end of input") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == close {
-                    index += 1
-                    return
-                } else {
-                    throw error(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
-                }
-            }
+            try Self.readItems(&self, keys: false) { (parser, _) throws(VerificationError) in try parser.skipValue(depth: depth + 1) }
         case UInt8(ascii: "\""):
             try skipString()
         default:
@@ -213,60 +186,18 @@ struct JSONParser {
 
     private mutating func parseObject(depth: Int) throws(VerificationError) -> JSONValue {
         guard depth <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
-        index += 1
         // A JSON-RPC call or answer has up to four members: room for them in one allocation.
         var fields = [String: JSONValue](minimumCapacity: 4)
-        skipWhitespace()
-        if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(fields)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            skipWhitespace()
-            fields[key] = try parseValue(depth: depth)
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(fields)
-            } else {
-                throw error("expected ',' or '}'")
-            }
-        }
+        try Self.readItems(&self, keys: true) { (parser, key) throws(VerificationError) in fields[key!] = try parser.parseValue(depth: depth) }
+        return .object(fields)
     }
 
     private mutating func parseArray(depth: Int) throws(VerificationError) -> JSONValue {
         guard depth <= depthLimit else { throw error("nested deeper than \(depthLimit) levels") }
-        index += 1
         var items: [JSONValue] = []
         items.reserveCapacity(4)
-        skipWhitespace()
-        if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(items)
-        }
-        while true {
-            skipWhitespace()
-            items.append(try parseValue(depth: depth))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
-            } else {
-                throw error("expected ',' or ']'")
-            }
-        }
+        try Self.readItems(&self, keys: true) { (parser, _) throws(VerificationError) in items.append(try parser.parseValue(depth: depth)) }
+        return .array(items)
     }
 
     private mutating func parseString() throws(VerificationError) -> String {
