@@ -191,12 +191,22 @@ public final class ChainRouter: Service, Sendable {
         if let local = localAnswer(call) { return then(local) }
         if call.method != "eth_sendRawTransaction" {
             let pinned = pinnedToHead(call)
-            if cache == nil || CachePolicy.rule(method: pinned.method, params: pinned.params) == .never {
+            if bypassesCache(pinned) {
                 if let shed = shed(priority) { return then(shed) }
                 return coalesced(pinned, deadline: deadline, caching: nil, then: then)
             }
         }
         Task { then(await execute(call, deadline: deadline, priority: priority)) }
+    }
+
+    /// Whether the cache has nothing to do with a (pinned) call: no cache, or a call it never keeps.
+    private func bypassesCache(_ pinned: RPCCall) -> Bool {
+        cache == nil || CachePolicy.rule(method: pinned.method, params: pinned.params) == .never
+    }
+
+    /// Whether calls of `method` are answered by forwarding alone (not verified, not cross-checked).
+    private func isOnlyForwarded(_ method: String) -> Bool {
+        !(trustedHeaders != nil && Self.verifiableMethods.contains(method)) && !configuration.crossCheckedMethods.contains(method)
     }
 
     /// The calls of a client batch, answered together through `then` (on an event loop). Calls
@@ -209,9 +219,7 @@ public final class ChainRouter: Service, Sendable {
         if maxBatch > 1 {
             for (position, call) in calls.enumerated() where call.method != "eth_sendRawTransaction" && localAnswer(call) == nil {
                 let pinned = pinnedToHead(call)
-                guard cache == nil || CachePolicy.rule(method: pinned.method, params: pinned.params) == .never,
-                      !(trustedHeaders != nil && Self.verifiableMethods.contains(call.method)),
-                      !configuration.crossCheckedMethods.contains(call.method) else { continue }
+                guard bypassesCache(pinned), isOnlyForwarded(call.method) else { continue }
                 batched.append((position, pinned))
             }
         }
@@ -387,10 +395,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// `make`, without a task when the call is only forwarded.
     private func make(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
-        if caching == nil && !(trustedHeaders != nil && Self.verifiableMethods.contains(call.method))
-            && !configuration.crossCheckedMethods.contains(call.method) {
-            return forward(call, deadline: deadline, then: then)
-        }
+        if caching == nil && isOnlyForwarded(call.method) { return forward(call, deadline: deadline, then: then) }
         Task { then(await make(call, deadline: deadline, caching: caching)) }
     }
 

@@ -33,7 +33,7 @@ final class ForwardedBatch: @unchecked Sendable {
     }
 
     func start() {
-        if loop.inEventLoop { send() } else { loop.execute { self.send() } }
+        loop.runOnLoop { self.send() }
     }
 
     private func send() {
@@ -60,11 +60,7 @@ final class ForwardedBatch: @unchecked Sendable {
             let start = ContinuousClock.now
             router.upstreams[upstream].transport.send(ByteBuffer(string: body), timeout: timeout).whenComplete { result in
                 let latency = ContinuousClock.now - start
-                if self.loop.inEventLoop {
-                    self.answered(chunk, by: upstream, result, latency: latency, timeout: timeout)
-                } else {
-                    self.loop.execute { self.answered(chunk, by: upstream, result, latency: latency, timeout: timeout) }
-                }
+                self.loop.runOnLoop { self.answered(chunk, by: upstream, result, latency: latency, timeout: timeout) }
             }
         }
     }
@@ -129,7 +125,7 @@ final class ForwardedBatch: @unchecked Sendable {
     private func forwardAlone(_ positions: [Int]) {
         for position in positions {
             router.forward(calls[position], deadline: deadline) { outcome in
-                if self.loop.inEventLoop { self.settle(position, outcome) } else { self.loop.execute { self.settle(position, outcome) } }
+                self.loop.runOnLoop { self.settle(position, outcome) }
             }
         }
     }

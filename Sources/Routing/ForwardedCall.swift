@@ -55,7 +55,7 @@ final class ForwardedCall: @unchecked Sendable {
     }
 
     func start() {
-        if loop.inEventLoop { startRound() } else { loop.execute { self.startRound() } }
+        loop.runOnLoop { self.startRound() }
     }
 
     private var maxRounds: Int { only == nil ? 3 : 1 }
@@ -101,11 +101,7 @@ final class ForwardedCall: @unchecked Sendable {
                 case .failure(let error): .upstreamFailure(ChainRouter.failure(from: error, timeout: timeout))
                 }
                 let latency = ContinuousClock.now - now
-                if self.loop.inEventLoop {
-                    self.finished(index, reply, latency: latency, round: round)
-                } else {
-                    self.loop.execute { self.finished(index, reply, latency: latency, round: round) }
-                }
+                self.loop.runOnLoop { self.finished(index, reply, latency: latency, round: round) }
             }
             if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
                 for: .idempotent, upstreamP95: router.hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
@@ -219,5 +215,12 @@ final class ForwardedCall: @unchecked Sendable {
     private func cancelTimers() {
         for timer in timers { timer.cancel() }
         timers.removeAll()
+    }
+}
+
+extension EventLoop {
+    /// Runs `work` at once when on this loop (the usual case: no hop through its task queue), else on it.
+    func runOnLoop(_ work: @escaping @Sendable () -> Void) {
+        if inEventLoop { work() } else { execute(work) }
     }
 }
