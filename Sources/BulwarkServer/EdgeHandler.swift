@@ -230,7 +230,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         if response.status == 200 {
             buffer.writeStaticString("200 OK\r\n")
         } else {
-            Self.writeDecimal(response.status, to: &buffer)
+            buffer.writeDecimalDigits(response.status)
             buffer.writeStaticString(" ")
             buffer.writeString(HTTPResponseStatus(statusCode: response.status).reasonPhrase)
             buffer.writeStaticString("\r\n")
@@ -248,7 +248,7 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if response.status != 204 && response.status != 304 {
             buffer.writeStaticString("Content-Length: ")
-            Self.writeDecimal(bodyLength, to: &buffer)
+            buffer.writeDecimalDigits(bodyLength)
             buffer.writeStaticString("\r\n")
         }
         if !keepAlive {
@@ -272,18 +272,6 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         // The next pipelined request, if it has arrived (from inside `readRequests`, its loop goes on).
         readRequests(context: context)
-    }
-
-    /// A non-negative number's decimal digits, without making a string of them.
-    static func writeDecimal(_ value: Int, to buffer: inout ByteBuffer) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -464,10 +464,12 @@ public struct HTTP1Parser: Sendable {
 
     /// Whether `bytes` equals `lowercase` ignoring ASCII case.
     static func equalsLowercased(_ bytes: some Collection<UInt8>, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            zip(bytes, expected).allSatisfy { byte, want in (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == want }
-        }
+        lowercase.withUTF8Buffer { equalsLowercased(bytes, $0) }
+    }
+
+    /// Whether `bytes` equals `lowercase` (lower-case ASCII already) ignoring ASCII case.
+    static func equalsLowercased(_ bytes: some Collection<UInt8>, _ lowercase: some Collection<UInt8>) -> Bool {
+        bytes.count == lowercase.count && zip(bytes, lowercase).allSatisfy { byte, want in (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == want }
     }
 
     static func trimmed(_ bytes: UnsafeRawBufferPointer.SubSequence) -> UnsafeRawBufferPointer.SubSequence {

@@ -26,8 +26,7 @@ public struct HTTPHeaderLines: Sendable, Equatable {
                 while end < bytes.count && bytes[end] != UInt8(ascii: "\r") { end += 1 }
                 let line = bytes[start..<end]
                 start = end + 2
-                guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon - line.startIndex == wanted.count,
-                      zip(line[line.startIndex..<colon], wanted).allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }) else { continue }
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")), HTTP1Parser.equalsLowercased(line[line.startIndex..<colon], wanted) else { continue }
                 return String(decoding: HTTP1Parser.trimmed(line[(colon + 1)...]), as: UTF8.self)
             }
             return nil

@@ -241,7 +241,7 @@ private final class LoopPool: @unchecked Sendable {
         }
         var request = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + body.readableBytes)
         request.writeImmutableBuffer(requestPrefix)
-        request.writeString(String(body.readableBytes))
+        request.writeDecimalDigits(body.readableBytes)
         request.writeStaticString("\r\n\r\n")
         request.writeImmutableBuffer(body)
         channel.writeAndFlush(request, promise: nil)
