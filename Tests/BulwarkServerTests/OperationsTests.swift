@@ -75,8 +75,8 @@ import Testing
         // No head polls during the measurement: only the calls themselves reach the faces.
         let harness = try await GatewayHarness.start(tune: { $0.headPollInterval = .seconds(30) })
         defer { Task { await harness.stop() } }
-        // Slow every face a little so the calls overlap.
-        try await harness.simnet.setFault(.slow(milliseconds: 200))
+        // Slow every face so the calls overlap, even when a busy machine spreads the 50 clients' starts.
+        try await harness.simnet.setFault(.slow(milliseconds: 600))
         try await Task.sleep(for: .milliseconds(300))
         let before = harness.simnet.faces.map(\.requestsReceived).reduce(0, +)
         let body = #"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x3"]}"#
