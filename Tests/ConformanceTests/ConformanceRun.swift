@@ -48,7 +48,9 @@ final class ReplayGateway: Sendable {
             Task { try? await server.run() },
         ]
         let started = ReplayGateway(faces: faces, router: router, url: "", tasks: tasks)
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Start-up only (the first head polls): generous, since a full test run in parallel on two
+        // busy cores has taken more than 10 s here.
+        let deadline = ContinuousClock.now + .seconds(30)
         while port.withLock({ $0 }) == nil || router.consensusHead != Recordings.head {
             guard ContinuousClock.now < deadline else {
                 await started.stop()
