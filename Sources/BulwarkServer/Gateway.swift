@@ -172,7 +172,7 @@ public final class Gateway: Sendable {
         guard let outcome = triage(call, chain: chain, client: client) else {
             return .execute(PendingRequest(chain: chain, calls: .single(call), client: client, deadline: deadline))
         }
-        metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+        metrics.record(chain: chain, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
         return .respond(response(call, outcome, chain: chain))
     }
 
@@ -277,7 +277,7 @@ public final class Gateway: Sendable {
             }
             let start = ContinuousClock.now
             guard let outcome = triage(call, chain: chain, client: client) else { return .pending(call) }
-            metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+            metrics.record(chain: chain, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
             return .answered(Self.batchAnswer(call, outcome, chain: chain))
         }
     }
@@ -323,7 +323,7 @@ public final class Gateway: Sendable {
     /// Counts a call made (or shed) for its client and its chain.
     private func executed(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain, client: GatewayClient, since start: ContinuousClock.Instant) {
         if case .failed(let error) = outcome, error.isShed { client.shed.increment() } else { client.answered.increment() }
-        metrics.record(chain: chain.name, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+        metrics.record(chain: chain, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
     }
 
     static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {

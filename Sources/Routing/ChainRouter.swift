@@ -48,13 +48,20 @@ public final class ChainRouter: Service, Sendable {
         var finalized: UInt64?
         var polls = 0
         var random = SplitMix64()
-        /// Each upstream's score and whether it may be tried, as of `candidatesAt`: computing
-        /// them walks latency windows, too much for every call. Admission stays exact (`admit`);
-        /// a failure or a head poll refreshes them at once.
-        var candidates: [(score: Double, mayTryNow: Bool)] = []
+        /// Each upstream's score, whether it may be tried and its hedging latency, as of
+        /// `candidatesAt`: computing them walks latency windows, too much for every call.
+        /// Admission stays exact (`admit`); a failure or a head poll refreshes them at once.
+        var candidates: [Candidate] = []
         var candidatesAt: ContinuousClock.Instant?
         /// What `capacity` reports, as of `candidatesAt`.
         var capacity: Double?
+    }
+
+    struct Candidate {
+        var score: Double
+        var mayTryNow: Bool
+        /// The upstream's recent p95, or the chain's typical p95 when it has too few samples.
+        var hedgingLatency: Duration?
     }
 
     public let configuration: RouterConfiguration
@@ -64,6 +71,8 @@ public final class ChainRouter: Service, Sendable {
     let trustedHeaders: TrustedHeaders?
     let upstreams: [Upstream]
     private let state: Mutex<State>
+    /// `state.consensus?.number`, readable without the lock on every call (`UInt64.max`: none yet).
+    private let publishedHead = Atomic<UInt64>(.max)
     private let requestIds = Atomic<Int>(0)
     let upstreamIds: [String]
     /// Calls in flight by method and parameters, with the calls waiting for their answer:
@@ -543,41 +552,67 @@ public final class ChainRouter: Service, Sendable {
     /// power-of-two choices over their scores.
     func plan(block: UInt64? = nil) -> [Int] {
         let now = ContinuousClock.now
+        return state.withLock { state in order(&state, block: block, now: now) }
+    }
+
+    /// A round of a forwarded call planned in one look at the shared state: the upstreams in
+    /// order, the first of them already asked to admit the attempt, and its hedging latency.
+    struct RoundPlan {
+        var order: [Int]
+        /// `admit(order[0])`, taken; an admitted attempt that is not made must be `abandoned`.
+        var firstAdmission: Admission?
+        var firstHedgingLatency: Duration?
+    }
+
+    func planRound(block: UInt64?) -> RoundPlan {
+        let now = ContinuousClock.now
         return state.withLock { state in
-            refreshCandidates(&state, now: now)
-            let candidates = state.upstreams.indices.map { index in
-                let upstream = state.upstreams[index]
-                // Heads are known as of the last poll, so near the consensus head an upstream within
-                // `maxLag` counts as having the block (it will by the time it answers); beyond the
-                // consensus head, or further back, only a head at or past the block does.
-                let current = state.consensus?.mayServeHeadDependentCalls(index) ?? true
-                let hasBlock: Bool
-                if let block, let head = state.consensus?.number, block <= head, block + UInt64(configuration.maxLag) >= head {
-                    hasBlock = current || (upstream.head.map { $0 >= block } ?? true)
-                } else if let block {
-                    hasBlock = upstream.head.map { $0 >= block } ?? true
-                } else {
-                    hasBlock = current
-                }
-                return UpstreamSelector.Candidate(
-                    id: index, domain: upstreams[index].spec.domain, score: state.candidates[index].score,
-                    mayTryNow: state.candidates[index].mayTryNow, hasBlock: hasBlock
-                )
-            }
-            var plan = selector.order(candidates, using: &state.random)
-            if plan.isEmpty {
-                // Every upstream lags: serve from them rather than not at all.
-                plan = selector.order(candidates.map { var c = $0; c.hasBlock = true; return c }, using: &state.random)
-            }
-            return plan
+            let order = order(&state, block: block, now: now)
+            guard let first = order.first else { return RoundPlan(order: order) }
+            return RoundPlan(order: order, firstAdmission: Self.admit(&state.upstreams[first], now: now),
+                             firstHedgingLatency: state.candidates[first].hedgingLatency)
         }
+    }
+
+    /// `plan`, inside the lock.
+    private func order(_ state: inout State, block: UInt64?, now: ContinuousClock.Instant) -> [Int] {
+        refreshCandidates(&state, now: now)
+        let candidates = state.upstreams.indices.map { index in
+            // Heads are known as of the last poll, so near the consensus head an upstream within
+            // `maxLag` counts as having the block (it will by the time it answers); beyond the
+            // consensus head, or further back, only a head at or past the block does.
+            let current = state.consensus?.mayServeHeadDependentCalls(index) ?? true
+            let hasBlock: Bool
+            if let block, let head = state.consensus?.number, block <= head, block + UInt64(configuration.maxLag) >= head {
+                hasBlock = current || (state.upstreams[index].head.map { $0 >= block } ?? true)
+            } else if let block {
+                hasBlock = state.upstreams[index].head.map { $0 >= block } ?? true
+            } else {
+                hasBlock = current
+            }
+            return UpstreamSelector.Candidate(
+                id: index, domain: upstreams[index].spec.domain, score: state.candidates[index].score,
+                mayTryNow: state.candidates[index].mayTryNow, hasBlock: hasBlock
+            )
+        }
+        var plan = selector.order(candidates, using: &state.random)
+        if plan.isEmpty {
+            // Every upstream lags: serve from them rather than not at all.
+            plan = selector.order(candidates.map { var c = $0; c.hasBlock = true; return c }, using: &state.random)
+        }
+        return plan
     }
 
     /// Recomputes the upstreams' scores, availability and the chain's capacity when they are older than `candidateRefresh`.
     private func refreshCandidates(_ state: inout State, now: ContinuousClock.Instant) {
         guard state.candidatesAt.map({ now - $0 > Self.candidateRefresh }) ?? true else { return }
-        state.candidates = state.upstreams.map { upstream in
-            (upstream.health.score(now: now), upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now))
+        let p95s = state.upstreams.map { $0.health.hedgingLatency(now: now) }
+        let typical = Self.median(p95s.compactMap { $0 })
+        state.candidates = state.upstreams.indices.map { index in
+            let upstream = state.upstreams[index]
+            return Candidate(score: upstream.health.score(now: now),
+                             mayTryNow: upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now),
+                             hedgingLatency: p95s[index] ?? typical)
         }
         // Head polls take one call per upstream per interval out of each `maxRps`.
         let pollsPerSecond = 1 / max(configuration.headPollInterval.inSeconds, 0.001)
@@ -615,12 +650,14 @@ public final class ChainRouter: Service, Sendable {
 
     func admit(_ index: Int) -> Admission {
         let now = ContinuousClock.now
-        return state.withLock { state in
-            switch state.upstreams[index].health.beginAttempt(now: now) {
-            case .allow, .allowProbe: .admitted
-            case .reject(.rateLimited(let wait)): .rateLimited(wait)
-            case .reject: .refused
-            }
+        return state.withLock { Self.admit(&$0.upstreams[index], now: now) }
+    }
+
+    private static func admit(_ upstream: inout UpstreamState, now: ContinuousClock.Instant) -> Admission {
+        switch upstream.health.beginAttempt(now: now) {
+        case .allow, .allowProbe: .admitted
+        case .reject(.rateLimited(let wait)): .rateLimited(wait)
+        case .reject: .refused
         }
     }
 
@@ -630,7 +667,7 @@ public final class ChainRouter: Service, Sendable {
             $0.upstreams[index].health.record(.success(latency: latency), now: now)
             $0.upstreams[index].successes += 1
         }
-        metrics.attempt(upstream: upstreams[index].spec.id, outcome: "ok", latency: latency)
+        metrics.attempt(upstream: index, failure: nil, latency: latency)
     }
 
     /// An attempt lost to another upstream's answer: no verdict, or a timeout when it was far slower.
@@ -646,7 +683,7 @@ public final class ChainRouter: Service, Sendable {
             $0.upstreams[index].lastFailure = failure.description
             $0.candidatesAt = nil
         }
-        metrics.attempt(upstream: upstreams[index].spec.id, outcome: RoutingMetrics.outcome(failure), latency: nil)
+        metrics.attempt(upstream: index, failure: failure, latency: nil)
     }
 
     static func healthFailure(_ failure: UpstreamFailure) -> UpstreamHealth<ContinuousClock>.Failure {
@@ -659,11 +696,13 @@ public final class ChainRouter: Service, Sendable {
         }
     }
 
-    /// The upstream's recent p95, or the chain's typical p95 when it has too few samples.
+    /// The upstream's recent p95, or the chain's typical p95 when it has too few samples (as of
+    /// the last refresh of the candidates).
     func hedgingLatency(_ index: Int) -> Duration? {
         let now = ContinuousClock.now
         return state.withLock { state in
-            state.upstreams[index].health.hedgingLatency(now: now) ?? Self.median(state.upstreams.compactMap { $0.health.hedgingLatency(now: now) })
+            refreshCandidates(&state, now: now)
+            return state.candidates[index].hedgingLatency
         }
     }
 
@@ -725,7 +764,7 @@ public final class ChainRouter: Service, Sendable {
             $0.upstreams[index].failedVerifications += 1
             $0.upstreams[index].lastFailure = "failed verification: \(evidence)"
         }
-        metrics.failedVerification(upstream: upstreams[index].spec.id)
+        metrics.failedVerification(upstream: index)
         logger.warning("upstream answer failed verification; excluded for the cooling period", metadata: [
             "upstream.id": "\(upstreams[index].spec.id)", "rpc.method": "\(method)", "verification.evidence": "\(evidence)",
             "verification.cooling": "\(cooling)",
@@ -781,7 +820,10 @@ public final class ChainRouter: Service, Sendable {
 
     /// The highest block that upstreams from at least two failure domains have reached
     /// (with only one domain reporting, that domain's highest head).
-    public var consensusHead: UInt64? { state.withLock { $0.consensus?.number } }
+    public var consensusHead: UInt64? {
+        let head = publishedHead.load(ordering: .relaxed)
+        return head == .max ? nil : head
+    }
 
     /// The consensus head while it is current (an upstream answered a head poll within `headFreshness`), else nil.
     var confirmedHead: UInt64? {
@@ -851,6 +893,7 @@ public final class ChainRouter: Service, Sendable {
             }
             if let consensus = ConsensusHead(reports: reports, maxLag: UInt64(configuration.maxLag)) {
                 state.consensus = consensus
+                publishedHead.store(consensus.number, ordering: .relaxed)
             }
             // The finality boundary is a height two failure domains call finalized (one domain: its own word).
             let finalizedReports = answering.compactMap { index in
@@ -862,7 +905,7 @@ public final class ChainRouter: Service, Sendable {
             for index in state.upstreams.indices {
                 state.upstreams[index].health.isLagging = !(state.consensus?.mayServeHeadDependentCalls(index) ?? true)
                 let up = state.upstreams[index].chainIdMatches != false && state.upstreams[index].health.state(now: now) == .healthy
-                metrics.state(upstream: upstreams[index].spec.id, up: up, head: state.upstreams[index].head)
+                metrics.state(upstream: index, up: up, head: state.upstreams[index].head)
             }
             guard Self.isCurrent(state, now: now, freshness: configuration.headFreshness), let consensus = state.consensus else { return nil }
             return (consensus.number, consensus.hash)

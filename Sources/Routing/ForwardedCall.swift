@@ -34,6 +34,9 @@ final class ForwardedCall: @unchecked Sendable {
     // The round under way.
     private var round = 0
     private var order: [Int] = []
+    /// The admission of `order[0]` and its hedging latency, taken with the plan (one lock, not three).
+    private var firstAdmission: ChainRouter.Admission?
+    private var firstHedgingLatency: Duration?
     private var nextInOrder = 0
     private var startedInRound = 0
     private var startedBeforeRound = 0
@@ -62,7 +65,15 @@ final class ForwardedCall: @unchecked Sendable {
 
     private func startRound() {
         round += 1
-        order = only.map { only in router.plan(block: block).filter { only.contains($0) } } ?? router.plan(block: block)
+        if let only {
+            order = router.plan(block: block).filter { only.contains($0) }
+            firstAdmission = nil
+        } else {
+            let plan = router.planRound(block: block)
+            order = plan.order
+            firstAdmission = plan.firstAdmission
+            firstHedgingLatency = plan.firstHedgingLatency
+        }
         nextInOrder = 0
         startedInRound = 0
         hedges = 0
@@ -75,13 +86,17 @@ final class ForwardedCall: @unchecked Sendable {
     private func startNext() -> Bool {
         let configuration = router.configuration
         while nextInOrder < order.count {
+            let index = order[nextInOrder]
+            let admission = nextInOrder == 0 ? firstAdmission : nil
+            let planned = nextInOrder == 0 && firstAdmission != nil
             guard startedInRound < configuration.maxAttempts,
                   let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
+                // An attempt admitted with the plan and not made gives its token (or probe slot) back.
+                if case .admitted? = admission { router.abandoned(index, asTimeout: false, now: .now) }
                 return false
             }
-            let index = order[nextInOrder]
             nextInOrder += 1
-            switch router.admit(index) {
+            switch admission ?? router.admit(index) {
             case .admitted: break
             case .rateLimited(let wait):
                 record.rateLimitedWait = min(record.rateLimitedWait ?? wait, wait)
@@ -104,7 +119,7 @@ final class ForwardedCall: @unchecked Sendable {
                 self.loop.runOnLoop { self.finished(index, reply, latency: latency, round: round) }
             }
             if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
-                for: .idempotent, upstreamP95: router.hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
+                for: .idempotent, upstreamP95: planned ? firstHedgingLatency : router.hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
             ) {
                 timers.append(loop.scheduleTask(in: TimeAmount(delay)) { self.hedgeTimerFired(round: round) })
             }

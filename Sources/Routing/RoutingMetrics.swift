@@ -9,14 +9,16 @@ final class RoutingMetrics: Sendable {
     static let outcomes = ["ok", "connection_refused", "timeout", "connection_closed", "tls", "http_5xx", "rate_limited", "invalid_response", "rpc_upstream_error", "wrong_chain", "other"]
 
     private struct UpstreamMetrics: Sendable {
-        let attempts: [String: Counter]
+        /// By outcome, in the order of `outcomes`.
+        let attempts: [Counter]
         let latency: Timer
         let up: Gauge
         let head: Gauge
         let failedVerifications: Counter
     }
 
-    private let upstreams: [String: UpstreamMetrics]
+    /// By upstream, in the configuration's order (the router's upstream index).
+    private let upstreams: [UpstreamMetrics]
     let retries: Counter
     let hedges: Counter
     let failovers: Counter
@@ -25,18 +27,16 @@ final class RoutingMetrics: Sendable {
     let shed: Counter
 
     init(chain: String, upstreamIds: [String]) {
-        var upstreams: [String: UpstreamMetrics] = [:]
-        for id in upstreamIds {
+        self.upstreams = upstreamIds.map { id in
             let dimensions = [("chain", chain), ("upstream", id)]
-            upstreams[id] = UpstreamMetrics(
-                attempts: Dictionary(uniqueKeysWithValues: Self.outcomes.map { ($0, Counter(label: "bulwark_upstream_requests_total", dimensions: dimensions + [("outcome", $0)])) }),
+            return UpstreamMetrics(
+                attempts: Self.outcomes.map { Counter(label: "bulwark_upstream_requests_total", dimensions: dimensions + [("outcome", $0)]) },
                 latency: Timer(label: "bulwark_upstream_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds),
                 up: Gauge(label: "bulwark_upstream_up", dimensions: dimensions),
                 head: Gauge(label: "bulwark_upstream_head_block", dimensions: dimensions),
                 failedVerifications: Counter(label: "bulwark_upstream_failed_verifications_total", dimensions: dimensions)
             )
         }
-        self.upstreams = upstreams
         retries = Counter(label: "bulwark_retries_total", dimensions: [("chain", chain)])
         hedges = Counter(label: "bulwark_hedges_total", dimensions: [("chain", chain)])
         failovers = Counter(label: "bulwark_failovers_total", dimensions: [("chain", chain)])
@@ -45,34 +45,36 @@ final class RoutingMetrics: Sendable {
         shed = Counter(label: "bulwark_shed_calls_total", dimensions: [("chain", chain)])
     }
 
-    func failedVerification(upstream: String) {
-        upstreams[upstream]?.failedVerifications.increment()
+    func failedVerification(upstream: Int) {
+        upstreams[upstream].failedVerifications.increment()
     }
 
-    func attempt(upstream: String, outcome: String, latency: Duration?) {
-        guard let metrics = upstreams[upstream] else { return }
-        metrics.attempts[outcome]?.increment()
+    /// An attempt on upstream number `upstream` ended: `failure` nil for an answer (`ok`, with its latency).
+    func attempt(upstream: Int, failure: UpstreamFailure?, latency: Duration?) {
+        let metrics = upstreams[upstream]
+        metrics.attempts[failure.map(Self.outcome) ?? 0].increment()
         if let latency { metrics.latency.recordNanoseconds(latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000) }
     }
 
-    func state(upstream: String, up: Bool, head: UInt64?) {
-        guard let metrics = upstreams[upstream] else { return }
+    func state(upstream: Int, up: Bool, head: UInt64?) {
+        let metrics = upstreams[upstream]
         metrics.up.record(up ? 1 : 0)
         if let head { metrics.head.record(Double(head)) }
     }
 
-    static func outcome(_ failure: UpstreamFailure) -> String {
+    /// The failure's place in `outcomes`.
+    static func outcome(_ failure: UpstreamFailure) -> Int {
         switch failure.kind {
-        case .connectionRefused: "connection_refused"
-        case .timeout: "timeout"
-        case .connectionClosed: "connection_closed"
-        case .tls: "tls"
-        case .http5xx: "http_5xx"
-        case .rateLimited: "rate_limited"
-        case .invalidResponse: "invalid_response"
-        case .rpcUpstreamError: "rpc_upstream_error"
-        case .wrongChain: "wrong_chain"
-        case .other: "other"
+        case .connectionRefused: 1
+        case .timeout: 2
+        case .connectionClosed: 3
+        case .tls: 4
+        case .http5xx: 5
+        case .rateLimited: 6
+        case .invalidResponse: 7
+        case .rpcUpstreamError: 8
+        case .wrongChain: 9
+        case .other: 10
         }
     }
 }
