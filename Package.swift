@@ -99,6 +99,7 @@ let package = Package(
                 "Cache",
                 "EthereumKit",
                 "Failsafe",
+                "HTTPWire",
                 "Upstreams",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -44,6 +44,11 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Read and idle timeouts, checked by `checker`.
     private var timeouts: ConnectionGuard
     private var checker: RepeatedTask?
+    /// Where an answer's body is written before its head (reused: no allocation per answer).
+    private var bodyScratch = ByteBuffer()
+    /// A body larger than this is written on its own after the head, not copied behind it
+    /// (and the scratch buffer does not keep its size).
+    static let largeBody = 16_384
     /// The route of the last request: a client usually sends the same method and target again.
     private var lastRoute: (method: String, target: String, route: EdgeRoute)?
 
@@ -224,8 +229,13 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func write(_ response: EdgeResponse, version: HTTP1Parser.Version, keepAlive: Bool, context: ChannelHandlerContext) {
         answering = false
         let keepAlive = keepAlive && !(quiescing && parser.bufferedBytes == 0)
-        let bodyLength = response.body.utf8.count
-        var buffer = context.channel.allocator.buffer(capacity: 160 + bodyLength)
+        // The body first, into this connection's scratch buffer (its length goes in the head).
+        bodyScratch.clear()
+        response.writeBody(into: &bodyScratch)
+        let bodyLength = bodyScratch.readableBytes
+        // A small body is copied behind the head (one write); a large one is sent as it is, after it.
+        let bodyApart = bodyLength > Self.largeBody && !answeringHEAD
+        var buffer = context.channel.allocator.buffer(capacity: 160 + (bodyApart ? 0 : bodyLength))
         buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         if response.status == 200 {
             buffer.writeStaticString("200 OK\r\n")
@@ -258,7 +268,14 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         buffer.writeStaticString("\r\n")
         // A HEAD request gets the head only.
-        if !answeringHEAD { buffer.writeString(response.body) }
+        if bodyApart {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            buffer = bodyScratch
+            bodyScratch = ByteBuffer()
+        } else if !answeringHEAD {
+            buffer.writeImmutableBuffer(bodyScratch)
+        }
+        if bodyScratch.capacity > Self.largeBody { bodyScratch = ByteBuffer() }
         answeringHEAD = false
         guard keepAlive else {
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }

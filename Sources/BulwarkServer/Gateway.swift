@@ -42,7 +42,42 @@ public struct GatewayLimits: Sendable {
 public struct EdgeResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
-    public var body: String
+    /// What the body is made of: text, or a call's JSON-RPC answer, written straight into the
+    /// connection's buffer (an upstream's bytes do not become a String on their way through).
+    enum Content: Sendable {
+        case text(String)
+        case answer(CallOutcome, id: JSONValue?, idText: String?)
+    }
+
+    var content: Content
+
+    public init(status: Int, headers: [(String, String)], body: String) {
+        self.status = status
+        self.headers = headers
+        content = .text(body)
+    }
+
+    init(status: Int, headers: [(String, String)], answer: CallOutcome, id: JSONValue?, idText: String?) {
+        self.status = status
+        self.headers = headers
+        content = .answer(answer, id: id, idText: idText)
+    }
+
+    /// The body as text.
+    public var body: String {
+        switch content {
+        case .text(let text): text
+        case .answer(let outcome, let id, let idText): outcome.responseJSON(id: id, idText: idText)
+        }
+    }
+
+    /// Writes the body into `buffer`.
+    func writeBody(into buffer: inout ByteBuffer) {
+        switch content {
+        case .text(let text): buffer.writeString(text)
+        case .answer(let outcome, let id, let idText): outcome.writeResponse(id: id, idText: idText, into: &buffer)
+        }
+    }
 }
 
 /// The gateway's HTTP edge (SPEC section 3): parses JSON-RPC, enforces limits and method
@@ -239,7 +274,7 @@ public final class Gateway: Sendable {
             status = error.httpStatus
             if let retryAfter = error.retryAfterHeader { headers.append(("Retry-After", retryAfter)) }
         }
-        return EdgeResponse(status: status, headers: headers, body: outcome.responseJSON(id: call.id, idText: call.idText))
+        return EdgeResponse(status: status, headers: headers, answer: outcome, id: call.id, idText: call.idText)
     }
 
     /// One part of a batch's answer.

@@ -58,14 +58,15 @@ final class ForwardedBatch: @unchecked Sendable {
             }
             body += "]"
             let start = ContinuousClock.now
-            router.upstreams[upstream].transport.send(ByteBuffer(string: body), timeout: timeout).whenComplete { result in
+            router.upstreams[upstream].transport.send(ByteBuffer(string: body), timeout: timeout) { result in
                 let latency = ContinuousClock.now - start
                 self.loop.runOnLoop { self.answered(chunk, by: upstream, result, latency: latency, timeout: timeout) }
             }
         }
     }
 
-    private func answered(_ chunk: [Int], by upstream: Int, _ result: Result<UpstreamHTTPResponse, any Error>, latency: Duration, timeout: Duration) {
+    private func answered(_ chunk: [Int], by upstream: Int, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, latency: Duration,
+                          timeout: Duration) {
         let response: UpstreamHTTPResponse
         switch result {
         case .failure(let error):

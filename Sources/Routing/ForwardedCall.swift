@@ -1,5 +1,6 @@
 import Failsafe
 import NIOCore
+import Upstreams
 
 /// One call forwarded to the upstreams, driven by the event loop it lives on: attempts are
 /// futures, hedges and pauses are the loop's scheduled tasks, and the answer is handed to a
@@ -107,16 +108,12 @@ final class ForwardedCall: @unchecked Sendable {
             record.started += 1
             let now = ContinuousClock.now
             running.append((index, now))
-            let body = ByteBuffer(string: call.upstreamBody(id: router.nextRequestId()))
-            let method = call.method
+            var body = ByteBuffer()
+            call.writeUpstreamBody(id: router.nextRequestId(), into: &body)
             let round = self.round
-            router.upstreams[index].transport.send(body, timeout: timeout).whenComplete { result in
-                let reply: UpstreamReply = switch result {
-                case .success(let response): ReplyClassifier.classify(response, method: method)
-                case .failure(let error): .upstreamFailure(ChainRouter.failure(from: error, timeout: timeout))
-                }
+            router.upstreams[index].transport.send(body, timeout: timeout) { result in
                 let latency = ContinuousClock.now - now
-                self.loop.runOnLoop { self.finished(index, reply, latency: latency, round: round) }
+                self.loop.runOnLoop { self.finished(index, result, latency: latency, timeout: timeout, round: round) }
             }
             if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
                 for: .idempotent, upstreamP95: planned ? firstHedgingLatency : router.hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
@@ -134,9 +131,14 @@ final class ForwardedCall: @unchecked Sendable {
         router.metrics.hedges.increment()
     }
 
-    private func finished(_ index: Int, _ reply: UpstreamReply, latency: Duration, round: Int) {
+    private func finished(_ index: Int, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, latency: Duration,
+                          timeout: Duration, round: Int) {
         // A loser answering after the call was answered (or after its round was given up).
         guard completion != nil, round == self.round else { return }
+        let reply: UpstreamReply = switch result {
+        case .success(let response): ReplyClassifier.classify(response, method: call.method)
+        case .failure(let error): .upstreamFailure(ChainRouter.failure(from: error, timeout: timeout))
+        }
         running.removeAll { $0.index == index }
         let id = router.upstreams[index].spec.id
         switch reply {
@@ -223,7 +225,7 @@ final class ForwardedCall: @unchecked Sendable {
         completion(outcome)
     }
 
-    private func after(_ delay: Duration, _ work: @escaping () -> Void) {
+    private func after(_ delay: Duration, _ work: @escaping @Sendable () -> Void) {
         timers.append(loop.scheduleTask(in: TimeAmount(delay)) { work() })
     }
 

@@ -1,4 +1,6 @@
 import EthereumKit
+import HTTPWire
+import NIOCore
 
 /// One JSON-RPC call from a client, validated.
 public struct RPCCall: Sendable {
@@ -18,11 +20,6 @@ public struct RPCCall: Sendable {
         self.id = id
         self.method = method
         self.params = params
-    }
-
-    /// Writes a response's id: `text` when the client's id could not be written back exactly.
-    static func writeID(_ id: JSONValue?, text: String?, to out: inout String) {
-        if let text { out += text } else { (id ?? .null).write(to: &out) }
     }
 
     /// Whether writing the parsed `id` back could differ from what the client wrote (integers from
@@ -130,22 +127,36 @@ public struct RPCCall: Sendable {
         return call
     }
 
+    /// The request as sent to an upstream, under the gateway's own id, written straight into
+    /// the buffer it is sent from: params as written once (`paramsText`) or serialized.
+    public func writeUpstreamBody(id upstreamId: Int, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(#"{"jsonrpc":"2.0","id":"#)
+        buffer.writeDecimalDigits(upstreamId)
+        buffer.writeStaticString(#","method":"#)
+        if method.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") && $0 < 0x80 }) {
+            buffer.writeStaticString("\"")
+            buffer.writeString(method)
+            buffer.writeStaticString("\"")
+        } else {
+            var quoted = ""
+            JSONValue.string(method).write(to: &quoted)
+            buffer.writeString(quoted)
+        }
+        if let paramsText {
+            buffer.writeStaticString(#","params":"#)
+            buffer.writeString(paramsText)
+        } else if let params {
+            buffer.writeStaticString(#","params":"#)
+            buffer.writeString(params.serialized())
+        }
+        buffer.writeStaticString("}")
+    }
+
     /// The request as sent to an upstream, under the gateway's own id.
     public func upstreamBody(id upstreamId: Int) -> String {
-        var out = #"{"jsonrpc":"2.0","id":"#
-        out.reserveCapacity(48 + method.utf8.count + (paramsText?.utf8.count ?? 64))
-        out += String(upstreamId)
-        out += #","method":"#
-        JSONValue.string(method).write(to: &out)
-        if let paramsText {
-            out += #","params":"#
-            out += paramsText
-        } else if let params {
-            out += #","params":"#
-            params.write(to: &out)
-        }
-        out += "}"
-        return out
+        var buffer = ByteBuffer()
+        writeUpstreamBody(id: upstreamId, into: &buffer)
+        return String(buffer: buffer)
     }
 }
 
@@ -277,31 +288,41 @@ public enum CallOutcome: Sendable {
 
     /// The JSON-RPC response object for a client id (`idText`: the id as the client wrote it).
     public func responseJSON(id: JSONValue?, idText: String? = nil) -> String {
+        var buffer = ByteBuffer()
+        writeResponse(id: id, idText: idText, into: &buffer)
+        return String(buffer: buffer)
+    }
+
+    /// `responseJSON`, written into `buffer`: an answer's bytes go in as they arrived (they were
+    /// checked as JSON, and so as UTF-8, when the answer was read), without a String between.
+    public func writeResponse(id: JSONValue?, idText: String?, into buffer: inout ByteBuffer) {
+        let member: String, value: [UInt8]
         switch self {
-        case .answered(let member, let value, _):
-            var out = #"{"jsonrpc":"2.0","id":"#
-            RPCCall.writeID(id, text: idText, to: &out)
-            out += ",\"" + member + "\":"
-            out += String(decoding: value, as: UTF8.self)
-            out += "}"
-            return out
+        case .answered(let name, let bytes, _): (member, value) = (name, bytes)
+        case .cached(let bytes, _), .verified(let bytes, _): (member, value) = ("result", bytes)
         case .local(let result):
-            var out = #"{"jsonrpc":"2.0","id":"#
-            RPCCall.writeID(id, text: idText, to: &out)
-            out += #","result":"#
-            result.write(to: &out)
-            out += "}"
-            return out
-        case .cached(let value, _), .verified(let value, _):
-            var out = #"{"jsonrpc":"2.0","id":"#
-            RPCCall.writeID(id, text: idText, to: &out)
-            out += #","result":"#
-            out += String(decoding: value, as: UTF8.self)
-            out += "}"
-            return out
+            var text = ""
+            result.write(to: &text)
+            (member, value) = ("result", Array(text.utf8))
         case .failed(let error):
-            return error.responseJSON(id: id, idText: idText)
+            buffer.writeString(error.responseJSON(id: id, idText: idText))
+            return
         }
+        buffer.writeStaticString(#"{"jsonrpc":"2.0","id":"#)
+        if let idText {
+            buffer.writeString(idText)
+        } else if case .number(let number)? = id, let integer = Int(exactly: number), integer >= 0 {
+            buffer.writeDecimalDigits(integer)
+        } else {
+            var text = ""
+            (id ?? .null).write(to: &text)
+            buffer.writeString(text)
+        }
+        buffer.writeStaticString(#",""#)
+        buffer.writeString(member)
+        buffer.writeStaticString(#"":"#)
+        buffer.writeBytes(value)
+        buffer.writeStaticString("}")
     }
 
     /// What `X-Bulwark-Cache` says of it.

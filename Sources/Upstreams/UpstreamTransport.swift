@@ -64,13 +64,15 @@ public final class UpstreamTransport: Sendable {
         self.pools = pools
     }
 
+    /// How a request ended, handed to the sender on the loop it was sent on.
+    public typealias Completion = @Sendable (Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void
+
     /// POSTs `body` and waits for the answer, at most `timeout` in all. Cancelling the
     /// calling task abandons the wait at once (a losing hedge); the connection finishes
     /// or times out on its own and is not reused unless it completed cleanly.
     public func post(_ body: ByteBuffer, timeout: Duration) async throws(UpstreamTransportError) -> UpstreamHTTPResponse {
-        let sent = send(body, timeout: timeout)
-        let answer = sent.eventLoop.makePromise(of: UpstreamHTTPResponse.self)
-        sent.cascade(to: answer)
+        let answer = group.any().makePromise(of: UpstreamHTTPResponse.self)
+        send(body, timeout: timeout) { answer.completeWith($0.mapError { $0 }) }
         do {
             return try await withTaskCancellationHandler {
                 try await answer.futureResult.get()
@@ -84,23 +86,24 @@ public final class UpstreamTransport: Sendable {
         }
     }
 
-    /// POSTs `body` on the calling thread's event loop (any loop when called from elsewhere);
-    /// the future fails with an `UpstreamTransportError` after `timeout` at the latest.
-    public func send(_ body: ByteBuffer, timeout: Duration) -> EventLoopFuture<UpstreamHTTPResponse> {
+    /// POSTs `body` on the calling thread's event loop (any loop when called from elsewhere)
+    /// and hands the answer to `then` on that loop: a failure after `timeout` at the latest.
+    /// No future, no promise: the forwarding path pays for one callback per request.
+    public func send(_ body: ByteBuffer, timeout: Duration, then: @escaping Completion) {
         let loop = group.any()
         guard let pool = pools[ObjectIdentifier(loop)] else {
-            return loop.makeFailedFuture(UpstreamTransportError(.shutdown, "no pool for this event loop"))
+            return then(.failure(UpstreamTransportError(.shutdown, "no pool for this event loop")))
         }
         let deadline = NIODeadline.now() + TimeAmount(timeout)
-        if loop.inEventLoop { return pool.execute(body, deadline: deadline, allowRetry: true) }
-        return loop.flatSubmit { pool.execute(body, deadline: deadline, allowRetry: true) }
+        if loop.inEventLoop { return pool.execute(body, deadline: deadline, allowRetry: true, then: then) }
+        loop.execute { pool.execute(body, deadline: deadline, allowRetry: true, then: then) }
     }
 
     /// Number of connections currently idle in the pools (for tests and status).
     public func idleConnectionCount() async -> Int {
         var total = 0
         for pool in pools.values {
-            total += (try? await pool.eventLoop.submit { pool.idle.count }.get()) ?? 0
+            total += (try? await pool.eventLoop.submit { pool.idleCount }.get()) ?? 0
         }
         return total
     }
@@ -131,11 +134,22 @@ private final class LoopPool: @unchecked Sendable {
     /// The request line and headers every request to this upstream starts with, up to `Content-Length: `.
     private let requestPrefix: ByteBuffer
     private let configuration: UpstreamTransport.Configuration
-    var idle: [Channel] = []
+    /// Idle connections with their response handlers (no pipeline lookup per request).
+    private var idle: [(channel: Channel, handler: UpstreamResponseHandler)] = []
+    var idleCount: Int { idle.count }
     var opened = 0
     /// Requests waiting for their answer. Their deadlines are checked every `sweepInterval` by
     /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
     private var waiting: [UpstreamResponseHandler] = []
+
+    /// A request on its way: what is needed to answer it, or to send it again.
+    struct Request {
+        let body: ByteBuffer
+        let deadline: NIODeadline
+        /// Retried once on a new connection if its (reused) connection turns out closed.
+        let retry: Bool
+        let then: UpstreamTransport.Completion
+    }
     private var sweeper: RepeatedTask?
     static let sweepInterval = TimeAmount.milliseconds(10)
 
@@ -151,31 +165,28 @@ private final class LoopPool: @unchecked Sendable {
         self.configuration = configuration
     }
 
-    func execute(_ body: ByteBuffer, deadline: NIODeadline, allowRetry: Bool) -> EventLoopFuture<UpstreamHTTPResponse> {
-        let answer = eventLoop.makePromise(of: UpstreamHTTPResponse.self)
-        execute(body, deadline: deadline, allowRetry: allowRetry, answer: answer)
-        return answer.futureResult
+    /// Sends on an idle connection, or a new one; `then` runs once, on this loop.
+    func execute(_ body: ByteBuffer, deadline: NIODeadline, allowRetry: Bool, then: @escaping UpstreamTransport.Completion) {
+        eventLoop.assertInEventLoop()
+        while let (channel, handler) = idle.popLast() {
+            guard channel.isActive else { continue }
+            // A reused connection the upstream closed just as it was taken is retried once on a new one.
+            return send(Request(body: body, deadline: deadline, retry: allowRetry, then: then), on: channel, handler: handler)
+        }
+        connect(body, deadline: deadline, then: then)
     }
 
-    /// Sends on an idle connection, or a new one; completes `answer` (one future per request).
-    private func execute(_ body: ByteBuffer, deadline: NIODeadline, allowRetry: Bool, answer: EventLoopPromise<UpstreamHTTPResponse>) {
-        eventLoop.assertInEventLoop()
-        while let channel = idle.popLast() {
-            guard channel.isActive else { continue }
-            send(body, on: channel, deadline: deadline) { result in
-                // The upstream may have closed this idle connection just as we reused it.
-                if allowRetry, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < deadline {
-                    self.execute(body, deadline: deadline, allowRetry: false, answer: answer)
-                } else {
-                    answer.completeWith(result.mapError { $0 })
-                }
-            }
-            return
-        }
+    private func connect(_ body: ByteBuffer, deadline: NIODeadline, then: @escaping UpstreamTransport.Completion) {
         connect(deadline: deadline).whenComplete { connected in
             switch connected {
-            case .success(let channel): self.send(body, on: channel, deadline: deadline) { answer.completeWith($0.mapError { $0 }) }
-            case .failure(let error): answer.fail(error)
+            case .success(let channel):
+                guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
+                    channel.close(promise: nil)
+                    return then(.failure(UpstreamTransportError(.connectionClosed, "connection is not usable")))
+                }
+                self.send(Request(body: body, deadline: deadline, retry: false, then: then), on: channel, handler: handler)
+            case .failure(let error):
+                then(.failure(error as? UpstreamTransportError ?? UpstreamTransportError(.connectionRefused, "cannot connect: \(type(of: error))")))
             }
         }
     }
@@ -222,29 +233,31 @@ private final class LoopPool: @unchecked Sendable {
         return UpstreamTransportError(.connectionRefused, "cannot connect: \(type(of: error))")
     }
 
-    private func send(_ body: ByteBuffer, on channel: Channel, deadline: NIODeadline,
-                      then done: @escaping (Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void) {
-        let handler: UpstreamResponseHandler
-        do { handler = try channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) } catch {
-            channel.close(promise: nil)
-            return done(.failure(UpstreamTransportError(.connectionClosed, "connection is not usable")))
-        }
+    private func send(_ request: Request, on channel: Channel, handler: UpstreamResponseHandler) {
         track(handler)
-        handler.begin(deadline: deadline, channel: channel) { result in
-            self.untrack(handler)
-            if handler.reusable && channel.isActive && self.idle.count < self.configuration.maxIdleConnectionsPerLoop {
-                self.idle.append(channel)
-            } else {
-                channel.close(promise: nil)
-            }
-            done(result)
+        handler.begin(request, channel: channel, pool: self)
+        var bytes = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + request.body.readableBytes)
+        bytes.writeImmutableBuffer(requestPrefix)
+        bytes.writeDecimalDigits(request.body.readableBytes)
+        bytes.writeStaticString("\r\n\r\n")
+        bytes.writeImmutableBuffer(request.body)
+        channel.writeAndFlush(bytes, promise: nil)
+    }
+
+    /// The request on `handler`'s connection ended: the connection goes back to the idle list
+    /// (or is closed), and the answer to the sender (or the request is retried once).
+    func finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>,
+                  handler: UpstreamResponseHandler, channel: Channel) {
+        untrack(handler)
+        if handler.reusable && channel.isActive && idle.count < configuration.maxIdleConnectionsPerLoop {
+            idle.append((channel, handler))
+        } else {
+            channel.close(promise: nil)
         }
-        var request = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + body.readableBytes)
-        request.writeImmutableBuffer(requestPrefix)
-        request.writeDecimalDigits(body.readableBytes)
-        request.writeStaticString("\r\n\r\n")
-        request.writeImmutableBuffer(body)
-        channel.writeAndFlush(request, promise: nil)
+        if request.retry, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < request.deadline {
+            return connect(request.body, deadline: request.deadline, then: request.then)
+        }
+        request.then(result)
     }
 
     private func track(_ handler: UpstreamResponseHandler) {
@@ -276,7 +289,7 @@ private final class LoopPool: @unchecked Sendable {
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
-        let channels = idle
+        let channels = idle.map(\.channel)
         idle = []
         let closes = channels.map { $0.close() }
         return EventLoopFuture.andAllComplete(closes, on: eventLoop)
@@ -288,7 +301,9 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     typealias InboundIn = ByteBuffer
 
     private let maxResponseBytes: Int
-    private var completion: ((Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void)?
+    /// The request in flight and the pool it goes back to.
+    private var request: LoopPool.Request?
+    private var pool: LoopPool?
     private var parser = HTTP1Parser(kind: .response, maxHeadBytes: 65_536)
     private var head: HTTP1Parser.ResponseHead?
     private var body: ByteBuffer?
@@ -304,10 +319,11 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
         self.maxResponseBytes = maxResponseBytes
     }
 
-    /// Starts waiting for the answer of a request about to be written; `completion` runs once.
-    func begin(deadline: NIODeadline, channel: Channel, completion: @escaping (Result<UpstreamHTTPResponse, UpstreamTransportError>) -> Void) {
-        self.completion = completion
-        self.deadline = deadline
+    /// Starts waiting for the answer of a request about to be written; `pool.finished` is told once.
+    func begin(_ request: LoopPool.Request, channel: Channel, pool: LoopPool) {
+        self.request = request
+        self.pool = pool
+        deadline = request.deadline
         self.channel = channel
         head = nil
         body = nil
@@ -322,12 +338,12 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard completion != nil else {
+        guard request != nil else {
             // Bytes nobody asked for: the connection cannot be trusted with another request.
             return context.close(promise: nil)
         }
         parser.append(unwrapInboundIn(data))
-        while completion != nil {
+        while request != nil {
             let event: HTTP1Parser.Event?
             do { event = try parser.next() } catch {
                 fail(UpstreamTransportError(.invalidResponse, "not a valid HTTP response: \(error.description)"))
@@ -351,12 +367,10 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
-            guard let head, let completion else { return true }
+            guard let head, request != nil else { return true }
             // Bytes beyond the answer: the upstream and this gateway disagree on the framing.
             reusable = head.keepAlive && parser.bufferedBytes == 0
-            self.completion = nil
-            channel = nil
-            completion(.success(UpstreamHTTPResponse(status: head.status, headers: head.headers, body: body ?? ByteBuffer())))
+            complete(.success(UpstreamHTTPResponse(status: head.status, headers: head.headers, body: body ?? ByteBuffer())))
         case .request:
             break
         }
@@ -381,9 +395,14 @@ private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableCha
 
     private func fail(_ error: UpstreamTransportError) {
         reusable = false
-        channel = nil
-        guard let completion else { return }
-        self.completion = nil
-        completion(.failure(error))
+        complete(.failure(error))
+    }
+
+    private func complete(_ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
+        guard let request, let pool, let channel else { return }
+        self.request = nil
+        self.pool = nil
+        self.channel = nil
+        pool.finished(request, result, handler: self, channel: channel)
     }
 }

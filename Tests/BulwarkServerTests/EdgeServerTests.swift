@@ -57,6 +57,27 @@ import Testing
         }
     }
 
+    /// An answer larger than the edge copies behind its head (a 20 kB id here) is written whole,
+    /// with its exact length, and the pipelined request after it is answered after it.
+    @Test func aLargeAnswerIsWrittenWholeBeforeTheNextPipelinedOne() async throws {
+        let harness = try await GatewayHarness.start()
+        defer { Task { await harness.stop() } }
+        let id = #"""# + String(repeating: "x", count: 20_000) + #"""#
+        let large = #"{"jsonrpc":"2.0","id":\#(id),"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x1"]}"#
+        let requests = Self.post("/eth", large) + Self.post("/eth", Self.call)
+        let reply = try await RawConnection.exchange(port: harness.port, requests) { $0.components(separatedBy: "HTTP/1.1 200 OK").count == 3 }
+        let answers = reply.text.components(separatedBy: "HTTP/1.1 200 OK").dropFirst().map { part in
+            let headAndBody = part.components(separatedBy: "\r\n\r\n")
+            let length = headAndBody[0].components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+            return (length: length, body: headAndBody.dropFirst().joined(separator: "\r\n\r\n"))
+        }
+        #expect(answers.count == 2)
+        #expect(answers.first?.length == answers.first?.body.utf8.count)
+        #expect(answers.first?.body.hasPrefix(#"{"jsonrpc":"2.0","id":\#(id),"result":"0x"#) == true)
+        #expect(answers.last?.body == #"{"jsonrpc":"2.0","id":1,"result":"0x539"}"#, "\(answers.last?.body ?? "")")
+    }
+
     /// Inside a batch too, answered at once or from an upstream.
     @Test func idsInABatchComeBackExactlyAsWritten() async throws {
         let harness = try await GatewayHarness.start()
