@@ -180,11 +180,12 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             let loop = context.eventLoop
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
             gateway.finish(pending) { response in
-                let answer: @Sendable () -> Void = {
-                    bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context)
-                }
                 // On the connection's loop already (the usual case): no hop through its task queue.
-                if loop.inEventLoop { answer() } else { loop.execute(answer) }
+                if loop.inEventLoop {
+                    bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context)
+                } else {
+                    loop.execute { bound.value.handler.write(response, version: head.version, keepAlive: keepAlive, context: bound.value.context) }
+                }
             }
         case .health:
             write(.text(200, "ok\n"), version: head.version, keepAlive: keepAlive, context: context)

@@ -72,8 +72,12 @@ struct SlidingBuckets<Instant: InstantProtocol, Bucket: Sendable>: Sendable wher
             return false
         }
         let position = Int(((index % count) + count) % count)
-        if let slot = slots[position], slot.index == index {
-            update(&slots[position]!.bucket)
+        if var slot = slots[position], slot.index == index {
+            // Out of the array while it changes: a bucket holding arrays (a histogram) is then
+            // the only owner of their storage and is changed in place, not copied first.
+            slots[position] = nil
+            update(&slot.bucket)
+            slots[position] = slot
         } else {
             if let stale = slots[position] { evicted(stale.bucket) }
             var bucket = makeBucket()

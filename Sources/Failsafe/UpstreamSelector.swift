@@ -66,34 +66,56 @@ public struct UpstreamSelector: Hashable, Sendable {
         using generator: inout some RandomNumberGenerator
     ) -> [ID] {
         // One random key per candidate, drawn in input order, so a seed fixes the result.
-        var fresh: [(candidate: Candidate<ID>, key: UInt64)] = []
+        var fresh: [Entry<ID>] = []
         fresh.reserveCapacity(candidates.count)
-        var retried: [(candidate: Candidate<ID>, key: UInt64)] = []
+        var retried: [Entry<ID>] = []
         for candidate in candidates where candidate.mayTryNow && candidate.hasBlock {
-            let entry = (candidate, generator.next())
-            if !triedUpstreams.isEmpty && triedUpstreams.contains(candidate.id) { retried.append(entry) } else { fresh.append(entry) }
+            let key = generator.next()
+            if !triedUpstreams.isEmpty && triedUpstreams.contains(candidate.id) {
+                retried.append(Entry(candidate: candidate, key: key, domain: 0))
+            } else {
+                // Equal failure domains get equal numbers (few upstreams per chain: a scan, no hashing).
+                let domain = fresh.first { $0.candidate.domain == candidate.domain }?.domain ?? fresh.count
+                fresh.append(Entry(candidate: candidate, key: key, domain: domain))
+            }
         }
 
         var plan: [ID] = []
         plan.reserveCapacity(fresh.count + retried.count)
-        // Few upstreams per chain: linear scans over small arrays beat hashing failure domains.
-        var usedDomains = Array(triedDomains)
-        var pool: [Int] = []
-        pool.reserveCapacity(fresh.count)
-        while !fresh.isEmpty {
-            pool.removeAll(keepingCapacity: true)
-            for index in fresh.indices where !usedDomains.contains(fresh[index].candidate.domain) { pool.append(index) }
-            if pool.isEmpty {
-                usedDomains.removeAll(keepingCapacity: true)
-                pool.append(contentsOf: fresh.indices)
+        // Scratch space on the stack: which domains are used (by number), and the eligible entries of a pick.
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(fresh.count, 1)) { used in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(fresh.count, 1)) { pool in
+                used.initialize(repeating: false)
+                if !triedDomains.isEmpty {
+                    for entry in fresh where triedDomains.contains(entry.candidate.domain) { used[entry.domain] = true }
+                }
+                while !fresh.isEmpty {
+                    var eligible = 0
+                    for index in fresh.indices where !used[fresh[index].domain] {
+                        pool[eligible] = index
+                        eligible += 1
+                    }
+                    if eligible == 0 {
+                        used.update(repeating: false)
+                        for index in fresh.indices { pool[index] = index }
+                        eligible = fresh.count
+                    }
+                    let chosen = pick(from: UnsafeBufferPointer(rebasing: pool[..<eligible]), in: fresh, using: &generator)
+                    let entry = fresh.remove(at: chosen)
+                    plan.append(entry.candidate.id)
+                    used[entry.domain] = true
+                }
             }
-            let chosen = pick(from: pool, in: fresh, using: &generator)
-            let entry = fresh.remove(at: chosen)
-            plan.append(entry.candidate.id)
-            usedDomains.append(entry.candidate.domain)
         }
         if !retried.isEmpty { plan += retried.sorted { Self.isBetter($0, than: $1) }.map(\.candidate.id) }
         return plan
+    }
+
+    /// A candidate that can be tried, with its random tie-breaking key and its failure domain's number.
+    private struct Entry<ID: Hashable & Sendable> {
+        var candidate: Candidate<ID>
+        var key: UInt64
+        var domain: Int
     }
 
     /// ``order(_:triedDomains:triedUpstreams:using:)`` with the system's random numbers.
@@ -107,8 +129,8 @@ public struct UpstreamSelector: Hashable, Sendable {
     }
 
     private func pick<ID>(
-        from pool: [Int],
-        in entries: [(candidate: Candidate<ID>, key: UInt64)],
+        from pool: UnsafeBufferPointer<Int>,
+        in entries: [Entry<ID>],
         using generator: inout some RandomNumberGenerator
     ) -> Int {
         switch strategy {
@@ -124,10 +146,7 @@ public struct UpstreamSelector: Hashable, Sendable {
         }
     }
 
-    private static func isBetter<ID>(
-        _ lhs: (candidate: Candidate<ID>, key: UInt64),
-        than rhs: (candidate: Candidate<ID>, key: UInt64)
-    ) -> Bool {
+    private static func isBetter<ID>(_ lhs: Entry<ID>, than rhs: Entry<ID>) -> Bool {
         let left = lhs.candidate.score.isNaN ? .infinity : lhs.candidate.score
         let right = rhs.candidate.score.isNaN ? .infinity : rhs.candidate.score
         return left != right ? left < right : lhs.key < rhs.key

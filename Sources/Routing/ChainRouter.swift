@@ -490,7 +490,7 @@ public final class ChainRouter: Service, Sendable {
             return .failed(.noUpstream(upstreams.map { Attempt(upstream: $0.spec.id, outcome: describeUnavailable($0.spec.id)) },
                                       reason: "no upstream of chain '\(configuration.chainName)' is available to send the transaction"))
         }
-        let body = ByteBuffer(string: call.upstreamBody(id: nextRequestId()))
+        let body = call.upstreamBody(id: nextRequestId())
         let timeout = min(configuration.attemptTimeout, deadline - ContinuousClock.now)
         let results = await withTaskGroup(of: (Int, UpstreamReply, Duration).self) { group in
             for index in targets {

@@ -51,14 +51,15 @@ final class ForwardedBatch: @unchecked Sendable {
                 continue
             }
             // Ids 1...n within the upstream's batch: its answers are matched back by them.
-            var body = "["
+            var body = ByteBufferAllocator().buffer(capacity: 2 + chunk.count * 160)
+            body.writeStaticString("[")
             for (offset, position) in chunk.enumerated() {
-                if offset > 0 { body += "," }
-                body += calls[position].upstreamBody(id: offset + 1)
+                if offset > 0 { body.writeStaticString(",") }
+                calls[position].writeUpstreamBody(id: offset + 1, into: &body)
             }
-            body += "]"
+            body.writeStaticString("]")
             let start = ContinuousClock.now
-            router.upstreams[upstream].transport.send(ByteBuffer(string: body), timeout: timeout) { result in
+            router.upstreams[upstream].transport.send(body, timeout: timeout) { result in
                 let latency = ContinuousClock.now - start
                 self.loop.runOnLoop { self.answered(chunk, by: upstream, result, latency: latency, timeout: timeout) }
             }

@@ -59,7 +59,8 @@ final class ForwardedCall: @unchecked Sendable {
     }
 
     func start() {
-        loop.runOnLoop { self.startRound() }
+        // Spelled out rather than `runOnLoop`: the closure for the other loop is then made only when needed.
+        if loop.inEventLoop { startRound() } else { loop.execute { self.startRound() } }
     }
 
     private var maxRounds: Int { only == nil ? 3 : 1 }
@@ -108,12 +109,14 @@ final class ForwardedCall: @unchecked Sendable {
             record.started += 1
             let now = ContinuousClock.now
             running.append((index, now))
-            var body = ByteBuffer()
-            call.writeUpstreamBody(id: router.nextRequestId(), into: &body)
             let round = self.round
-            router.upstreams[index].transport.send(body, timeout: timeout) { result in
+            router.upstreams[index].transport.send(call.upstreamBody(id: router.nextRequestId()), timeout: timeout) { result in
                 let latency = ContinuousClock.now - now
-                self.loop.runOnLoop { self.finished(index, result, latency: latency, timeout: timeout, round: round) }
+                if self.loop.inEventLoop {
+                    self.finished(index, result, latency: latency, timeout: timeout, round: round)
+                } else {
+                    self.loop.execute { self.finished(index, result, latency: latency, timeout: timeout, round: round) }
+                }
             }
             if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
                 for: .idempotent, upstreamP95: planned ? firstHedgingLatency : router.hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges

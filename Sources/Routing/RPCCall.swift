@@ -127,8 +127,15 @@ public struct RPCCall: Sendable {
         return call
     }
 
-    /// The request as sent to an upstream, under the gateway's own id, written straight into
-    /// the buffer it is sent from: params as written once (`paramsText`) or serialized.
+    /// The request as sent to an upstream, under the gateway's own id, in a buffer of its size:
+    /// params as written once (`paramsText`) or serialized.
+    public func upstreamBody(id upstreamId: Int) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64 + method.utf8.count + (paramsText?.utf8.count ?? 64))
+        writeUpstreamBody(id: upstreamId, into: &buffer)
+        return buffer
+    }
+
+    /// `upstreamBody`, written into `buffer`.
     public func writeUpstreamBody(id upstreamId: Int, into buffer: inout ByteBuffer) {
         buffer.writeStaticString(#"{"jsonrpc":"2.0","id":"#)
         buffer.writeDecimalDigits(upstreamId)
@@ -152,11 +159,9 @@ public struct RPCCall: Sendable {
         buffer.writeStaticString("}")
     }
 
-    /// The request as sent to an upstream, under the gateway's own id.
-    public func upstreamBody(id upstreamId: Int) -> String {
-        var buffer = ByteBuffer()
-        writeUpstreamBody(id: upstreamId, into: &buffer)
-        return String(buffer: buffer)
+    /// `upstreamBody` as text.
+    public func upstreamBodyText(id upstreamId: Int) -> String {
+        String(buffer: upstreamBody(id: upstreamId))
     }
 }
 

@@ -173,7 +173,7 @@ extension ChainRouter {
     /// Sends `calls` as one JSON-RPC batch to upstream `index`; the results by position (nil where missing or an error).
     func batch(_ calls: [RPCCall], to index: Int, deadline: ContinuousClock.Instant) async -> [JSONValue?] {
         guard !calls.isEmpty else { return [] }
-        let body = "[" + calls.enumerated().map { $0.element.upstreamBody(id: $0.offset) }.joined(separator: ",") + "]"
+        let body = "[" + calls.enumerated().map { $0.element.upstreamBodyText(id: $0.offset) }.joined(separator: ",") + "]"
         let timeout = min(configuration.attemptTimeout * 2, deadline - .now)
         let start = ContinuousClock.now
         guard timeout > .zero, let response = try? await upstreams[index].transport.post(ByteBuffer(string: body), timeout: timeout),

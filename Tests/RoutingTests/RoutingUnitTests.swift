@@ -62,11 +62,11 @@ import Upstreams
 
     @Test func callValidation() throws {
         let call = try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "id": .string("x"), "method": .string("eth_chainId")]))
-        #expect(call.upstreamBody(id: 42) == #"{"jsonrpc":"2.0","id":42,"method":"eth_chainId"}"#)
+        #expect(call.upstreamBodyText(id: 42) == #"{"jsonrpc":"2.0","id":42,"method":"eth_chainId"}"#)
         // A method name that needs escaping is escaped; params are written whether or not their text was kept.
         let odd = RPCCall(id: .number(1), method: "a\"b\\c\u{1}é", params: .array([.string("x"), .number(1)]))
-        #expect(odd.upstreamBody(id: 7) == #"{"jsonrpc":"2.0","id":7,"method":"a\"b\\c\u0001é","params":["x",1]}"#)
-        #expect(odd.withParamsText().upstreamBody(id: 7) == odd.upstreamBody(id: 7))
+        #expect(odd.upstreamBodyText(id: 7) == #"{"jsonrpc":"2.0","id":7,"method":"a\"b\\c\u0001é","params":["x",1]}"#)
+        #expect(odd.withParamsText().upstreamBodyText(id: 7) == odd.upstreamBodyText(id: 7))
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .number(1)])) }
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "params": .string("x")])) }
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "id": .object([:])])) }
