@@ -284,12 +284,23 @@ struct JSONParser {
         let start = index
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count else { throw error("unexpected end of input") }
+        // The integer part's value as read, while it fits in 15 digits (exact as a Double).
+        var integer: Int64 = 0
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(bytes[index]) {
-            while index < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                if index - start < 16 { integer = integer &* 10 &+ Int64(bytes[index] - UInt8(ascii: "0")) }
+                index += 1
+            }
         } else {
             throw error("invalid number")
+        }
+        // The usual number (an id, a count) is a short integer: no text, no strtod.
+        let next = index < bytes.count ? bytes[index] : 0
+        if index - start <= 15 && next != UInt8(ascii: ".") && next != UInt8(ascii: "e") && next != UInt8(ascii: "E") {
+            // -0 stays -0.0, as Double("-0") reads it.
+            return bytes[start] == UInt8(ascii: "-") ? -Double(integer) : Double(integer)
         }
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1

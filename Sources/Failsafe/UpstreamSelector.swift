@@ -59,6 +59,7 @@ public struct UpstreamSelector: Hashable, Sendable {
     ///   - triedDomains: failure domains this request has already tried.
     ///   - triedUpstreams: upstreams this request has already tried; they go last.
     ///   - generator: breaks ties (and draws pairs for ``Strategy/powerOfTwoChoices``).
+    @inlinable
     public func order<ID>(
         _ candidates: [Candidate<ID>],
         triedDomains: Set<FailureDomain> = [],
@@ -112,10 +113,18 @@ public struct UpstreamSelector: Hashable, Sendable {
     }
 
     /// A candidate that can be tried, with its random tie-breaking key and its failure domain's number.
-    private struct Entry<ID: Hashable & Sendable> {
-        var candidate: Candidate<ID>
-        var key: UInt64
-        var domain: Int
+    @usableFromInline
+    struct Entry<ID: Hashable & Sendable> {
+        @usableFromInline var candidate: Candidate<ID>
+        @usableFromInline var key: UInt64
+        @usableFromInline var domain: Int
+
+        @inlinable
+        init(candidate: Candidate<ID>, key: UInt64, domain: Int) {
+            self.candidate = candidate
+            self.key = key
+            self.domain = domain
+        }
     }
 
     /// ``order(_:triedDomains:triedUpstreams:using:)`` with the system's random numbers.
@@ -128,7 +137,8 @@ public struct UpstreamSelector: Hashable, Sendable {
         return order(candidates, triedDomains: triedDomains, triedUpstreams: triedUpstreams, using: &generator)
     }
 
-    private func pick<ID>(
+    @inlinable
+    func pick<ID>(
         from pool: UnsafeBufferPointer<Int>,
         in entries: [Entry<ID>],
         using generator: inout some RandomNumberGenerator
@@ -146,7 +156,8 @@ public struct UpstreamSelector: Hashable, Sendable {
         }
     }
 
-    private static func isBetter<ID>(_ lhs: Entry<ID>, than rhs: Entry<ID>) -> Bool {
+    @inlinable
+    static func isBetter<ID>(_ lhs: Entry<ID>, than rhs: Entry<ID>) -> Bool {
         let left = lhs.candidate.score.isNaN ? .infinity : lhs.candidate.score
         let right = rhs.candidate.score.isNaN ? .infinity : rhs.candidate.score
         return left != right ? left < right : lhs.key < rhs.key

@@ -99,6 +99,18 @@ import Testing
         #expect(try JSONValue.parse(Array("-1e-400".utf8)) == .number(0))
         #expect(JSONValue.array([.number(.infinity), .number(-.infinity), .number(.nan)]).serialized() == "[null,null,null]")
     }
+
+    /// Short integers are read without strtod; every number still reads as Double reads its text
+    /// (the sign of -0 included), at the edge of the short path and beyond it.
+    @Test(arguments: ["0", "-0", "7", "-7", "42", "999999999999999", "-99999999999999", "1000000000000000", "-999999999999999",
+                      "9007199254740993", "12345678901234567890", "1.5", "-0.0", "1e3", "1E3", "10e-1", "123456789012345.5"])
+    func numbersReadAsDoubleReadsThem(_ text: String) throws {
+        let value = try JSONValue.parse(Array(text.utf8))
+        let expected = try #require(Double(text))
+        #expect(value == .number(expected))
+        if case .number(let read) = value { #expect(read.sign == expected.sign, "\(text)") }
+        #expect(try JSONValue.parse(Array("[\(text),\(text)]".utf8)) == .array([.number(expected), .number(expected)]))
+    }
 }
 
 @Suite struct JSONMemberSpanTests {
