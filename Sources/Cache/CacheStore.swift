@@ -33,15 +33,31 @@ public protocol CacheStore: Sendable {
 /// One cached call: the chain, the method and its parameters (block tags already resolved
 /// to concrete numbers by the router, so a key names one answer forever).
 public struct CacheKey: Hashable, Sendable {
-    public var chain: String
-    public var method: String
+    public let chain: String
+    public let method: String
     /// The parameters as compact JSON text, e.g. `["0xabc…","0x10"]`; `[]` for none.
-    public var params: String
+    public let params: String
+    /// The three hashed once: probing a large table compares this, held in the table itself,
+    /// before it touches any string's storage (a cache miss for each key tried).
+    private let fingerprint: Int
 
     public init(chain: String, method: String, params: String) {
         self.chain = chain
         self.method = method
         self.params = params
+        var hasher = Hasher()
+        hasher.combine(chain)
+        hasher.combine(method)
+        hasher.combine(params)
+        fingerprint = hasher.finalize()
+    }
+
+    public static func == (lhs: CacheKey, rhs: CacheKey) -> Bool {
+        lhs.fingerprint == rhs.fingerprint && lhs.params == rhs.params && lhs.method == rhs.method && lhs.chain == rhs.chain
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fingerprint)
     }
 
     /// Bytes the key occupies, counted against a store's size bound.

@@ -20,11 +20,8 @@ struct SQLiteCacheStoreTests {
             Issue.record("opened \(path)")
             _ = store
             return nil
-        } catch let error as CacheStoreError {
-            return error
         } catch {
-            Issue.record("not a CacheStoreError: \(error)")
-            return nil
+            return error
         }
     }
 
