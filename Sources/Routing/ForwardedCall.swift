@@ -119,7 +119,8 @@ final class ForwardedCall: @unchecked Sendable {
                 }
             }
             if nextInOrder < order.count, let delay = configuration.hedging.hedgeDelay(
-                for: .idempotent, upstreamP95: planned ? firstHedgingLatency : router.hedgingLatency(index), remaining: budget.remaining(now: now), hedgesStarted: hedges
+                for: .idempotent, upstreamP95: planned ? firstHedgingLatency : router.hedgingLatency(index),
+                remaining: budget.remaining(now: now), hedgesStarted: hedges
             ) {
                 timers.append(loop.scheduleTask(in: TimeAmount(delay)) { self.hedgeTimerFired(round: round) })
             }

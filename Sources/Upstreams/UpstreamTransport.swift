@@ -141,6 +141,8 @@ private final class LoopPool: @unchecked Sendable {
     /// Requests waiting for their answer. Their deadlines are checked every `sweepInterval` by
     /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
     private var waiting: [UpstreamResponseHandler] = []
+    private var sweeper: RepeatedTask?
+    static let sweepInterval = TimeAmount.milliseconds(10)
 
     /// A request on its way: what is needed to answer it, or to send it again.
     struct Request {
@@ -150,8 +152,6 @@ private final class LoopPool: @unchecked Sendable {
         let retry: Bool
         let then: UpstreamTransport.Completion
     }
-    private var sweeper: RepeatedTask?
-    static let sweepInterval = TimeAmount.milliseconds(10)
 
     init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, sslContext: NIOSSLContext?, headers: [(String, String)],
          configuration: UpstreamTransport.Configuration) {
