@@ -71,8 +71,13 @@ public final class ChainRouter: Service, Sendable {
     let trustedHeaders: TrustedHeaders?
     let upstreams: [Upstream]
     private let state: Mutex<State>
-    /// `state.consensus?.number`, readable without the lock on every call (`UInt64.max`: none yet).
-    private let publishedHead = Atomic<UInt64>(.max)
+    /// What every call reads of the heads, without the lock (written under it after each poll):
+    /// the consensus head and the cache's finality boundary, in one 128-bit word so that both
+    /// come from the same poll (`UInt.max`: no head yet), and when an upstream last answered a
+    /// head poll, in nanoseconds since `startedAt` (`Int64.min`: never).
+    private let publishedHeads = Atomic<WordPair>(WordPair(first: .max, second: .max))
+    private let lastHeadAnswerNanoseconds = Atomic<Int64>(.min)
+    private let startedAt = ContinuousClock.now
     private let requestIds = Atomic<Int>(0)
     let upstreamIds: [String]
     /// Calls in flight by method and parameters, with the calls waiting for their answer:
@@ -290,12 +295,23 @@ public final class ChainRouter: Service, Sendable {
 
     /// The consensus head (what calls are pinned to) and the cache's view of the chain, in one look.
     private func heads() -> (consensus: UInt64?, cacheChain: CachePolicy.Chain?) {
-        let now = ContinuousClock.now
-        return state.withLock { state in
-            let consensus = state.consensus?.number
-            guard Self.isCurrent(state, now: now, freshness: configuration.headFreshness), let head = consensus else { return (consensus, nil) }
+        let heads = publishedHeads.load(ordering: .acquiring)
+        guard heads.first != .max else { return (nil, nil) }
+        let head = UInt64(heads.first)
+        let last = lastHeadAnswerNanoseconds.load(ordering: .acquiring)
+        guard last != .min, ContinuousClock.now - startedAt - .nanoseconds(last) <= configuration.headFreshness else { return (head, nil) }
+        return (head, CachePolicy.Chain(head: head, finalized: UInt64(heads.second)))
+    }
+
+    /// Publishes the heads of `state` for `heads()`; under the lock, after a poll changed them.
+    private func publishHeads(_ state: State) {
+        if let head = state.consensus?.number {
             let byDepth = head >= UInt64(configuration.finalityDepth) ? head - UInt64(configuration.finalityDepth) : 0
-            return (consensus, CachePolicy.Chain(head: head, finalized: min(head, state.finalized ?? byDepth)))
+            publishedHeads.store(WordPair(first: UInt(head), second: UInt(min(head, state.finalized ?? byDepth))), ordering: .releasing)
+        }
+        if let last = state.lastHeadAnswer {
+            let elapsed = (last - startedAt).components
+            lastHeadAnswerNanoseconds.store(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000, ordering: .releasing)
         }
     }
 
@@ -821,15 +837,12 @@ public final class ChainRouter: Service, Sendable {
     /// The highest block that upstreams from at least two failure domains have reached
     /// (with only one domain reporting, that domain's highest head).
     public var consensusHead: UInt64? {
-        let head = publishedHead.load(ordering: .relaxed)
-        return head == .max ? nil : head
+        let head = publishedHeads.load(ordering: .acquiring).first
+        return head == .max ? nil : UInt64(head)
     }
 
     /// The consensus head while it is current (an upstream answered a head poll within `headFreshness`), else nil.
-    var confirmedHead: UInt64? {
-        let now = ContinuousClock.now
-        return state.withLock { Self.isCurrent($0, now: now, freshness: configuration.headFreshness) ? $0.consensus?.number : nil }
-    }
+    var confirmedHead: UInt64? { heads().cacheChain?.head }
 
     static func isCurrent(_ state: State, now: ContinuousClock.Instant, freshness: Duration) -> Bool {
         guard let last = state.lastHeadAnswer else { return false }
@@ -893,7 +906,6 @@ public final class ChainRouter: Service, Sendable {
             }
             if let consensus = ConsensusHead(reports: reports, maxLag: UInt64(configuration.maxLag)) {
                 state.consensus = consensus
-                publishedHead.store(consensus.number, ordering: .relaxed)
             }
             // The finality boundary is a height two failure domains call finalized (one domain: its own word).
             let finalizedReports = answering.compactMap { index in
@@ -901,6 +913,7 @@ public final class ChainRouter: Service, Sendable {
             }
             state.finalized = ConsensusHead(reports: finalizedReports)?.number
             if answered { state.lastHeadAnswer = now }
+            publishHeads(state)
             state.candidatesAt = nil
             for index in state.upstreams.indices {
                 state.upstreams[index].health.isLagging = !(state.consensus?.mayServeHeadDependentCalls(index) ?? true)
