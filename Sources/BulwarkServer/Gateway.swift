@@ -175,22 +175,26 @@ public final class Gateway: Sendable {
             }
         }
         if let fast { return prepare(fast, chain: chain, client: client, deadline: deadline) }
-        let request: JSONValue
-        do { request = try JSONValue.parse(view, maxDepth: limits.maxJsonDepth) } catch {
-            return .respond(Self.error(.parseError(error.message)))
+        // A batch: checked whole as `parse` would check it, then each element read like a single call.
+        let elements = body.withUnsafeReadableBytes { raw in
+            raw.withMemoryRebound(to: UInt8.self) { try? JSONValue.elementSpans($0, maxDepth: limits.maxJsonDepth) }
         }
-        if case .array(let items) = request {
-            guard !items.isEmpty else { return .respond(Self.error(.invalidRequest("empty batch"))) }
-            guard items.count <= limits.maxBatchSize else {
+        if let elements {
+            guard !elements.isEmpty else { return .respond(Self.error(.invalidRequest("empty batch"))) }
+            guard elements.count <= limits.maxBatchSize else {
                 return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "batch too large",
-                                                 data: .string("the batch has \(items.count) calls; this gateway accepts at most \(limits.maxBatchSize)"))))
+                                                 data: .string("the batch has \(elements.count) calls; this gateway accepts at most \(limits.maxBatchSize)"))))
             }
-            if let refusal = overRateLimit(client, calls: items.count) { return .respond(refusal) }
-            let batch = prepareBatch(items, body: body, chain: chain, client: client)
+            if let refusal = overRateLimit(client, calls: elements.count) { return .respond(refusal) }
+            let batch = prepareBatch(elements, body: body, chain: chain, client: client)
             if !batch.contains(where: { if case .pending = $0 { true } else { false } }) {
                 return .respond(Self.batchResponse(batch.map { if case .answered(let answer) = $0 { answer } else { BatchAnswer(cache: .miss) } }))
             }
             return .execute(PendingRequest(chain: chain, calls: .batch(batch), client: client, deadline: deadline))
+        }
+        let request: JSONValue
+        do { request = try JSONValue.parse(view, maxDepth: limits.maxJsonDepth) } catch {
+            return .respond(Self.error(.parseError(error.message)))
         }
         var call: RPCCall
         do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
@@ -292,21 +296,34 @@ public final class Gateway: Sendable {
         case pending(RPCCall)
     }
 
-    /// Validates every item of a batch and answers those that need no waiting.
-    private func prepareBatch(_ items: [JSONValue], body: ByteBuffer, chain: GatewayChain, client: GatewayClient) -> [BatchItem] {
-        // Read only for an id that writing the parsed number back would change (rare).
-        var elements: [Range<Int>]?
-        return items.enumerated().map { position, item in
-            var call: RPCCall
-            do throws(GatewayError) {
-                call = try RPCCall(validating: item)
-                if call.idNeedsItsText {
-                    if elements == nil { elements = try? JSONValue.elementSpans(body.readableBytesView) }
-                    if let span = elements?[position] {
-                        call.idText = Self.memberText("id", of: body.getSlice(at: body.readerIndex + span.lowerBound, length: span.count)!)
+    /// Validates every element of a batch (`elements`: their byte ranges in `body`) and answers
+    /// those that need no waiting. A valid call is read from its members, like a single call (no
+    /// dictionary; params and id kept as written); anything else is parsed to say what is wrong.
+    private func prepareBatch(_ elements: [Range<Int>], body: ByteBuffer, chain: GatewayChain, client: GatewayClient) -> [BatchItem] {
+        let calls: [Result<RPCCall, GatewayError>] = body.withUnsafeReadableBytes { raw in
+            raw.withMemoryRebound(to: UInt8.self) { bytes in
+                elements.map { span in
+                    let element = UnsafeBufferPointer(rebasing: bytes[span])
+                    if let members = try? JSONValue.parseMembers(element, maxDepth: limits.maxJsonDepth),
+                       let call = RPCCall(members: members, in: element) {
+                        return .success(call)
+                    }
+                    do throws(GatewayError) {
+                        // The whole batch was checked as JSON: only the call itself can be wrong here.
+                        var call = try RPCCall(validating: (try? JSONValue.parse(element, maxDepth: limits.maxJsonDepth)) ?? .null)
+                        if call.idNeedsItsText { call.idText = Self.memberText("id", of: ByteBuffer(bytes: element)) }
+                        return .success(call)
+                    } catch {
+                        return .failure(error)
                     }
                 }
-            } catch {
+            }
+        }
+        return calls.map { validated in
+            let call: RPCCall
+            switch validated {
+            case .success(let valid): call = valid
+            case .failure(let error):
                 return .answered(BatchAnswer(json: error.responseJSON(id: error.id), cache: .miss,
                                              verified: chain.router.verificationStatus(method: "", outcome: .failed(error))))
             }

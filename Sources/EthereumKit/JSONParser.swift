@@ -50,7 +50,7 @@ struct JSONParser {
     }
 
     /// The elements of a JSON array with the byte range of each, checked as `parse` would check them but not built.
-    static func elementSpans(_ bytes: UnsafeBufferPointer<UInt8>) throws(VerificationError) -> [Range<Int>] {
+    static func elementSpans(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONParser.maxDepth) throws(VerificationError) -> [Range<Int>] {
         var spans: [Range<Int>] = []
         try topLevel(bytes, maxDepth: maxDepth, open: UInt8(ascii: "["), expected: "expected a JSON array") { (parser, _) throws(VerificationError) in
             let start = parser.index

@@ -40,12 +40,12 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Checks that `data` is a JSON array, exactly as `parse` would accept it, and returns the byte
     /// range of each element, without building them (a batch answer split into its answers).
-    public static func elementSpans(_ data: some Collection<UInt8>) throws(VerificationError) -> [Range<Int>] {
+    public static func elementSpans(_ data: some Collection<UInt8>, maxDepth: Int = 512) throws(VerificationError) -> [Range<Int>] {
         let result: Result<[Range<Int>], VerificationError>? = data.withContiguousStorageIfAvailable { buffer in
-            do throws(VerificationError) { return .success(try JSONParser.elementSpans(buffer)) } catch { return .failure(error) }
+            do throws(VerificationError) { return .success(try JSONParser.elementSpans(buffer, maxDepth: maxDepth)) } catch { return .failure(error) }
         }
         if let result { return try result.get() }
-        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.elementSpans(buffer) }
+        return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.elementSpans(buffer, maxDepth: maxDepth) }
     }
 
     /// The `result` of a JSON-RPC response object, or the value itself when it is

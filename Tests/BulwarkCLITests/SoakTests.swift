@@ -202,7 +202,7 @@ import Glibc
         process.standardInput = FileHandle.nullDevice
         func sink(_ url: URL?) throws -> FileHandle {
             guard let url else { return FileHandle.nullDevice }
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             return try FileHandle(forWritingTo: url)
         }
         process.standardOutput = try sink(stdout)

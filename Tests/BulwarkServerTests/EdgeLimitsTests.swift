@@ -123,5 +123,11 @@ import Testing
         #expect(error?["data"]?.stringValue?.contains("nested deeper than 8") == true)
         let shallow = #"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[[[[]]]]}"#
         #expect(try await HTTPTestClient.request(.POST, harness.url, body: shallow).status.code == 200)
+        // In a batch the array counts as one level: the same call one level deeper is refused whole.
+        let deepBatch = try await HTTPTestClient.request(.POST, harness.url, body: "[" + String(repeating: "[", count: 8) + String(repeating: "]", count: 8) + "]")
+        #expect(deepBatch.status.code == 400)
+        #expect(try JSONValue.parse(deepBatch.body)["error"]?["data"]?.stringValue?.contains("nested deeper than 8") == true)
+        let shallowBatch = try await HTTPTestClient.request(.POST, harness.url, body: "[" + shallow + "]")
+        #expect(try JSONValue.parse(shallowBatch.body).arrayValue?.first?["result"] == .string("0x539"))
     }
 }

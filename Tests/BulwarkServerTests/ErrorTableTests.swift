@@ -54,6 +54,13 @@ import Testing
         #expect(answers[3]["error"]?["code"] == .number(-32600))
         #expect(response.headers["X-Bulwark-Cache"] == ["miss"])
         #expect(!(response.headers["X-Bulwark-Upstream"].first ?? "").isEmpty)
+        // Elements that are not calls each get -32600; a call with a key written twice is still answered.
+        let odd = try await HTTPTestClient.request(.POST, harness.url, body: #"[1, "x", {"jsonrpc":"2.0","id":7,"id":8,"method":"eth_chainId"}, {"id":2}]"#)
+        let oddAnswers = try #require(try JSONValue.parse(odd.body).arrayValue)
+        #expect(oddAnswers.count == 4)
+        #expect(oddAnswers[0]["error"]?["code"] == .number(-32600) && oddAnswers[1]["error"]?["code"] == .number(-32600))
+        #expect(oddAnswers[2]["result"] == .string("0x539") && [.number(7), .number(8)].contains(oddAnswers[2]["id"]))
+        #expect(oddAnswers[3]["error"]?["code"] == .number(-32600) && oddAnswers[3]["id"] == .number(2))
         let notification = try await HTTPTestClient.request(.POST, harness.url, body: #"{"jsonrpc":"2.0","method":"eth_chainId"}"#)
         #expect(notification.status.code == 204 && notification.body.isEmpty)
         // Request errors from upstreams pass through unchanged and are not retried elsewhere.
