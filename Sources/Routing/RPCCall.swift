@@ -277,3 +277,103 @@ public enum CallOutcome: Sendable {
         }
     }
 }
+
+/// Where calls and answers are written as JSON text: a String (here, and in the fuzzer that
+/// compiles this file on its own) or the buffer a request or answer is sent from
+/// (RPCCall+Wire.swift). One writer of each format serves both.
+public protocol JSONTextOutput {
+    mutating func append(_ text: StaticString)
+    mutating func append(_ text: String)
+    mutating func append(bytes: [UInt8])
+    /// A non-negative integer in decimal.
+    mutating func append(decimal: Int)
+}
+
+extension String: JSONTextOutput {
+    public mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { self += String(decoding: $0, as: UTF8.self) }
+    }
+
+    public mutating func append(bytes: [UInt8]) {
+        self += String(decoding: bytes, as: UTF8.self)
+    }
+
+    public mutating func append(decimal: Int) {
+        self += String(decimal)
+    }
+}
+
+extension RPCCall {
+    /// The request as sent to an upstream, under the gateway's own id: params as written once
+    /// (`paramsText`) or serialized.
+    public func writeUpstreamBody(id upstreamId: Int, into out: inout some JSONTextOutput) {
+        out.append(#"{"jsonrpc":"2.0","id":"#)
+        out.append(decimal: upstreamId)
+        out.append(#","method":"#)
+        if method.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") && $0 < 0x80 }) {
+            out.append("\"")
+            out.append(method)
+            out.append("\"")
+        } else {
+            var quoted = ""
+            JSONValue.string(method).write(to: &quoted)
+            out.append(quoted)
+        }
+        if let paramsText {
+            out.append(#","params":"#)
+            out.append(paramsText)
+        } else if let params {
+            out.append(#","params":"#)
+            out.append(params.serialized())
+        }
+        out.append("}")
+    }
+
+    /// `writeUpstreamBody` as text.
+    public func upstreamBodyText(id upstreamId: Int) -> String {
+        var text = ""
+        writeUpstreamBody(id: upstreamId, into: &text)
+        return text
+    }
+}
+
+extension CallOutcome {
+    /// The JSON-RPC response object for a client id (`idText`: the id as the client wrote it).
+    public func responseJSON(id: JSONValue?, idText: String? = nil) -> String {
+        var text = ""
+        writeResponse(id: id, idText: idText, into: &text)
+        return text
+    }
+
+    /// `responseJSON`, written into `out`: an answer's bytes go in as they arrived (they were
+    /// checked as JSON, and so as UTF-8, when the answer was read).
+    public func writeResponse(id: JSONValue?, idText: String?, into out: inout some JSONTextOutput) {
+        let member: String, value: [UInt8]
+        switch self {
+        case .answered(let name, let bytes, _): (member, value) = (name, bytes)
+        case .cached(let bytes, _), .verified(let bytes, _): (member, value) = ("result", bytes)
+        case .local(let result):
+            var text = ""
+            result.write(to: &text)
+            (member, value) = ("result", Array(text.utf8))
+        case .failed(let error):
+            out.append(error.responseJSON(id: id, idText: idText))
+            return
+        }
+        out.append(#"{"jsonrpc":"2.0","id":"#)
+        if let idText {
+            out.append(idText)
+        } else if case .number(let number)? = id, let integer = Int(exactly: number), integer >= 0 {
+            out.append(decimal: integer)
+        } else {
+            var text = ""
+            (id ?? .null).write(to: &text)
+            out.append(text)
+        }
+        out.append(#",""#)
+        out.append(member)
+        out.append(#"":"#)
+        out.append(bytes: value)
+        out.append("}")
+    }
+}

@@ -118,7 +118,7 @@ func checkCall(_ item: JSONValue) {
     guard case .object(let request) = item else { fatalError("property violated: a call is accepted from a non-object") }
     check(call.id == request["id"] && call.params == request["params"], "the call does not keep the request's id and params")
 
-    let upstream = call.upstreamBody(id: 7)
+    let upstream = call.upstreamBodyText(id: 7)
     guard case .object(let sent)? = parse(upstream) else { fatalError("property violated: upstream body is not a JSON object: \(upstream.prefix(200))") }
     check(sent["jsonrpc"] == .string("2.0") && sent["id"] == .number(7), "upstream body lacks jsonrpc 2.0 or the gateway's id")
     check(sent["method"] == .string(call.method), "upstream body changes the method")
