@@ -263,44 +263,45 @@ note_peak() { ((PEAK_KB > ${PEAK_MAX[$1]:-0})) && PEAK_MAX[$1]=$PEAK_KB; return 
 echo "load: $DURATION s per measurement, 4 workloads × 5 configurations, $ROUNDS rounds of the closed-loop ones" >&2
 LOAD_START=$(now)
 
-# Workload 1: eth_getBalance, closed loop; each configuration's best round is kept.
-declare -A W1_RPS W1_CPU W1_ROW W1_ROUNDS
-wrk_load getbalance.lua "$WARM" memory  # warm the memory cache: every address of the workload cached
-for round in $(seq "$ROUNDS"); do
-  for config in "${CONFIGS[@]}"; do
-    echo "workload 1 (eth_getBalance, closed loop), round $round: ${NAME[$config]}" >&2
-    measure "$config" wrk_load getbalance.lua "$DURATION" "$config"
-    note_peak "$config"
-    W1_ROUNDS[$config]+="${W1_ROUNDS[$config]:+, }${R[0]}"
-    ((round == 1 || R[0] > W1_RPS[$config])) || continue
-    W1_RPS[$config]=${R[0]}
-    W1_CPU[$config]=$(cpu_cells "${R[4]}")
-    W1_ROW[$config]="${R[0]} | RATIO | ${R[1]} | ${R[2]} | ${R[3]} | ${W1_CPU[$config]} | $(mb "$PEAK_KB") | ${R[4]} | ${R[5]} | ${R[6]} |"
+# closed_loop NUMBER TITLE SCRIPT CALLS RATES CPUS ROWS SEEN: a closed-loop workload in $ROUNDS
+# interleaved rounds (the memory cache warmed with it first). CALLS: JSON-RPC calls per request (a
+# batch's size). For each configuration: its best round's calls/s in RATES, that round's CPU cells in
+# CPUS and its table row (RATIO standing for the ratio to direct) in ROWS, every round's calls/s in SEEN.
+closed_loop() {
+  local number=$1 title=$2 script=$3 calls=$4 round config rate rate_cells
+  local -n rates=$5 cpus=$6 rows=$7 seen=$8
+  wrk_load "$script" "$WARM" memory  # warm the memory cache: every call of the workload cached
+  for round in $(seq "$ROUNDS"); do
+    for config in "${CONFIGS[@]}"; do
+      echo "workload $number ($title), round $round: ${NAME[$config]}" >&2
+      measure "$config" wrk_load "$script" "$DURATION" "$config"
+      note_peak "$config"
+      rate=$((R[0] * calls))
+      seen[$config]+="${seen[$config]:+, }$rate"
+      ((round == 1 || rate > rates[$config])) || continue
+      rates[$config]=$rate
+      cpus[$config]=$(cpu_cells "$((R[4] * calls))")
+      rate_cells=${R[0]}
+      ((calls == 1)) || rate_cells+=" | $rate"  # requests/s, then calls/s
+      rows[$config]="$rate_cells | RATIO | ${R[1]} | ${R[2]} | ${R[3]} | ${cpus[$config]} | $(mb "$PEAK_KB") | ${R[4]} | ${R[5]} | ${R[6]} |"
+    done
   done
-done
-W1=()
-for config in "${CONFIGS[@]}"; do
-  W1+=("| ${NAME[$config]} | ${W1_ROW[$config]/RATIO/$(ratio "${W1_RPS[$config]}" "${W1_RPS[direct]}")}")
-done
+}
+# rows_with_ratios ROWS RATES: the table's rows in configuration order, each rate's ratio to direct's filled in.
+rows_with_ratios() {
+  local -n rows=$1 rates=$2
+  local config
+  for config in "${CONFIGS[@]}"; do
+    echo "| ${NAME[$config]} | ${rows[$config]/RATIO/$(ratio "${rates[$config]}" "${rates[direct]}")}"
+  done
+}
 
-# Workload 2: batches of 10 mixed calls, closed loop; each configuration's best round is kept.
-declare -A W2_CALLS W2_ROW W2_ROUNDS
-wrk_load batch.lua "$WARM" memory
-for round in $(seq "$ROUNDS"); do
-  for config in "${CONFIGS[@]}"; do
-    echo "workload 2 (batches of 10, closed loop), round $round: ${NAME[$config]}" >&2
-    measure "$config" wrk_load batch.lua "$DURATION" "$config"
-    note_peak "$config"
-    W2_ROUNDS[$config]+="${W2_ROUNDS[$config]:+, }$((R[0] * 10))"
-    ((round == 1 || R[0] * 10 > W2_CALLS[$config])) || continue
-    W2_CALLS[$config]=$((R[0] * 10))
-    W2_ROW[$config]="${R[0]} | ${W2_CALLS[$config]} | RATIO | ${R[1]} | ${R[2]} | ${R[3]} | $(cpu_cells "$((R[4] * 10))") | $(mb "$PEAK_KB") | ${R[4]} | ${R[5]} | ${R[6]} |"
-  done
-done
-W2=()
-for config in "${CONFIGS[@]}"; do
-  W2+=("| ${NAME[$config]} | ${W2_ROW[$config]/RATIO/$(ratio "${W2_CALLS[$config]}" "${W2_CALLS[direct]}")}")
-done
+# Workload 1: eth_getBalance; workload 2: batches of 10 mixed calls. Closed loop, each configuration's best round kept.
+declare -A W1_RPS W1_CPU W1_ROW W1_ROUNDS W2_CALLS W2_CPU W2_ROW W2_ROUNDS
+closed_loop 1 "eth_getBalance, closed loop" getbalance.lua 1 W1_RPS W1_CPU W1_ROW W1_ROUNDS
+mapfile -t W1 < <(rows_with_ratios W1_ROW W1_RPS)
+closed_loop 2 "batches of 10, closed loop" batch.lua 10 W2_CALLS W2_CPU W2_ROW W2_ROUNDS
+mapfile -t W2 < <(rows_with_ratios W2_ROW W2_CALLS)
 # Every round's figure, for the notes under the tables.
 rounds_line() {
   local -n figures=$1
