@@ -169,11 +169,7 @@ public final class Gateway: Sendable {
         let deadline = ContinuousClock.now + limits.requestTimeout
         // The usual body, one valid call, is read as members: no dictionary, params and id kept as written.
         let view = body.readableBytesView
-        let fast: RPCCall? = body.withUnsafeReadableBytes { raw in
-            raw.withMemoryRebound(to: UInt8.self) { bytes in
-                (try? JSONValue.parseMembers(bytes, maxDepth: limits.maxJsonDepth)).flatMap { RPCCall(members: $0, in: bytes) }
-            }
-        }
+        let fast = body.withUnsafeReadableBytes { raw in raw.withMemoryRebound(to: UInt8.self, memberCall) }
         if let fast { return prepare(fast, chain: chain, client: client, deadline: deadline) }
         // A batch: checked whole as `parse` would check it, then each element read like a single call.
         let elements = body.withUnsafeReadableBytes { raw in
@@ -196,12 +192,25 @@ public final class Gateway: Sendable {
         do { request = try JSONValue.parse(view, maxDepth: limits.maxJsonDepth) } catch {
             return .respond(Self.error(.parseError(error.message)))
         }
-        var call: RPCCall
-        do throws(GatewayError) { call = try RPCCall(validating: request) } catch {
+        let call: RPCCall
+        do throws(GatewayError) { call = try Self.validatedCall(request, writtenAs: view) } catch {
             return .respond(Self.error(error, id: error.id))
         }
-        if call.idNeedsItsText { call.idText = Self.memberText("id", of: body) }
         return prepare(call, chain: chain, client: client, deadline: deadline)
+    }
+
+    /// A valid call read from the members of its object in `bytes` (no dictionary; params and id
+    /// kept as written); nil for anything unusual, which `validatedCall` then reads or refuses.
+    private func memberCall(_ bytes: UnsafeBufferPointer<UInt8>) -> RPCCall? {
+        (try? JSONValue.parseMembers(bytes, maxDepth: limits.maxJsonDepth)).flatMap { RPCCall(members: $0, in: bytes) }
+    }
+
+    /// `request`, parsed from `bytes`, as a valid call, with its id as written when writing the
+    /// parsed number back would change it; or the reason it is not one.
+    private static func validatedCall(_ request: JSONValue, writtenAs bytes: some Collection<UInt8>) throws(GatewayError) -> RPCCall {
+        var call = try RPCCall(validating: request)
+        if call.idNeedsItsText { call.idText = memberText("id", of: bytes) }
+        return call
     }
 
     /// `prepare` for one valid call.
@@ -215,9 +224,9 @@ public final class Gateway: Sendable {
         return .respond(response(call, outcome, chain: chain))
     }
 
-    /// A top-level member's value as written in `body` (a JSON object).
-    static func memberText(_ name: String, of body: ByteBuffer) -> String? {
-        let bytes = Array(body.readableBytesView)
+    /// A top-level member's value as written in `object`.
+    static func memberText(_ name: String, of object: some Collection<UInt8>) -> String? {
+        let bytes = Array(object)
         guard let member = try? JSONValue.parseMembers(bytes).first(where: { $0.key == name }) else { return nil }
         return String(decoding: bytes[member.span], as: UTF8.self)
     }
@@ -304,16 +313,10 @@ public final class Gateway: Sendable {
             raw.withMemoryRebound(to: UInt8.self) { bytes in
                 elements.map { span in
                     let element = UnsafeBufferPointer(rebasing: bytes[span])
-                    if let members = try? JSONValue.parseMembers(element, maxDepth: limits.maxJsonDepth),
-                       let call = RPCCall(members: members, in: element) {
-                        return .success(call)
-                    }
-                    do throws(GatewayError) {
-                        // The whole batch was checked as JSON: only the call itself can be wrong here.
-                        var call = try RPCCall(validating: (try? JSONValue.parse(element, maxDepth: limits.maxJsonDepth)) ?? .null)
-                        if call.idNeedsItsText { call.idText = Self.memberText("id", of: ByteBuffer(bytes: element)) }
-                        return .success(call)
-                    } catch {
+                    if let call = memberCall(element) { return .success(call) }
+                    // The whole batch was checked as JSON: only the call itself can be wrong here.
+                    let request = (try? JSONValue.parse(element, maxDepth: limits.maxJsonDepth)) ?? .null
+                    do throws(GatewayError) { return .success(try Self.validatedCall(request, writtenAs: element)) } catch {
                         return .failure(error)
                     }
                 }

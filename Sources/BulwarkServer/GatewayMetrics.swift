@@ -1,3 +1,4 @@
+import Failsafe
 import Metrics
 import Routing
 import Synchronization
@@ -61,6 +62,6 @@ final class GatewayMetrics: Sendable {
             return made
         }
         counter.increment()
-        timer.recordNanoseconds(latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000)
+        timer.recordNanoseconds(latency.inNanoseconds)
     }
 }

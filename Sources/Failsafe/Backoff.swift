@@ -89,13 +89,9 @@ public struct Backoff: Hashable, Sendable {
         in range: ClosedRange<Duration>,
         using generator: inout some RandomNumberGenerator
     ) -> Duration {
-        let lower = nanoseconds(range.lowerBound)
-        let upper = nanoseconds(range.upperBound)
+        let lower = range.lowerBound.inNanoseconds
+        let upper = range.upperBound.inNanoseconds
         guard upper > lower else { return range.lowerBound }
         return .nanoseconds(Int64.random(in: lower...upper, using: &generator))
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        Int64(clamping: duration.attoseconds / 1_000_000_000)
     }
 }

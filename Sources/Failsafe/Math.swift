@@ -22,6 +22,11 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 
+    /// This duration in whole nanoseconds (truncated; saturating beyond ~292 years).
+    public var inNanoseconds: Int64 {
+        Int64(clamping: attoseconds / 1_000_000_000)
+    }
+
     /// `seconds` as a duration rounded up to whole nanoseconds, so that waiting this long is never
     /// too short. Zero, negative and NaN give zero; values beyond ~292 years saturate.
     static func secondsRoundedUp(_ seconds: Double) -> Duration {

@@ -53,6 +53,8 @@ public final class ChainRouter: Service, Sendable {
         /// Admission stays exact (`admit`); a failure or a head poll refreshes them at once.
         var candidates: [Candidate] = []
         var candidatesAt: ContinuousClock.Instant?
+        /// The median of the upstreams' recent p95s, as of `candidatesAt`.
+        var typicalLatency: Duration?
         /// What `capacity` reports, as of `candidatesAt`.
         var capacity: Double?
     }
@@ -309,10 +311,7 @@ public final class ChainRouter: Service, Sendable {
             let byDepth = head >= UInt64(configuration.finalityDepth) ? head - UInt64(configuration.finalityDepth) : 0
             publishedHeads.store(WordPair(first: UInt(head), second: UInt(min(head, state.finalized ?? byDepth))), ordering: .releasing)
         }
-        if let last = state.lastHeadAnswer {
-            let elapsed = (last - startedAt).components
-            lastHeadAnswerNanoseconds.store(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000, ordering: .releasing)
-        }
+        if let last = state.lastHeadAnswer { lastHeadAnswerNanoseconds.store((last - startedAt).inNanoseconds, ordering: .releasing) }
     }
 
     /// Asks upstreams in two cloud regions and answers when they agree; on a disagreement asks
@@ -623,12 +622,12 @@ public final class ChainRouter: Service, Sendable {
     private func refreshCandidates(_ state: inout State, now: ContinuousClock.Instant) {
         guard state.candidatesAt.map({ now - $0 > Self.candidateRefresh }) ?? true else { return }
         let p95s = state.upstreams.map { $0.health.hedgingLatency(now: now) }
-        let typical = Self.median(p95s.compactMap { $0 })
+        state.typicalLatency = Self.median(p95s.compactMap { $0 })
         state.candidates = state.upstreams.indices.map { index in
             let upstream = state.upstreams[index]
             return Candidate(score: upstream.health.score(now: now),
                              mayTryNow: upstream.chainIdMatches != false && !upstream.isLying(now: now) && upstream.health.mayTry(now: now),
-                             hedgingLatency: p95s[index] ?? typical)
+                             hedgingLatency: p95s[index] ?? state.typicalLatency)
         }
         // Head polls take one call per upstream per interval out of each `maxRps`.
         let pollsPerSecond = 1 / max(configuration.headPollInterval.inSeconds, 0.001)
@@ -725,7 +724,10 @@ public final class ChainRouter: Service, Sendable {
     /// An attempt slower than four times the chain's typical p95 is treated as timed out when it loses.
     func slowThreshold() -> Duration {
         let now = ContinuousClock.now
-        let typical = state.withLock { state in Self.median(state.upstreams.compactMap { $0.health.hedgingLatency(now: now) }) }
+        let typical = state.withLock { state in
+            refreshCandidates(&state, now: now)
+            return state.typicalLatency
+        }
         return (typical ?? .milliseconds(250)) * 4
     }
 

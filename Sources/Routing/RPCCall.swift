@@ -348,18 +348,7 @@ extension CallOutcome {
     /// `responseJSON`, written into `out`: an answer's bytes go in as they arrived (they were
     /// checked as JSON, and so as UTF-8, when the answer was read).
     public func writeResponse(id: JSONValue?, idText: String?, into out: inout some JSONTextOutput) {
-        let member: String, value: [UInt8]
-        switch self {
-        case .answered(let name, let bytes, _): (member, value) = (name, bytes)
-        case .cached(let bytes, _), .verified(let bytes, _): (member, value) = ("result", bytes)
-        case .local(let result):
-            var text = ""
-            result.write(to: &text)
-            (member, value) = ("result", Array(text.utf8))
-        case .failed(let error):
-            out.append(error.responseJSON(id: id, idText: idText))
-            return
-        }
+        if case .failed(let error) = self { return out.append(error.responseJSON(id: id, idText: idText)) }
         out.append(#"{"jsonrpc":"2.0","id":"#)
         if let idText {
             out.append(idText)
@@ -370,10 +359,23 @@ extension CallOutcome {
             (id ?? .null).write(to: &text)
             out.append(text)
         }
-        out.append(#",""#)
-        out.append(member)
-        out.append(#"":"#)
-        out.append(bytes: value)
+        switch self {
+        case .answered(let member, let value, _):
+            out.append(#",""#)
+            out.append(member)
+            out.append(#"":"#)
+            out.append(bytes: value)
+        case .cached(let value, _), .verified(let value, _):
+            out.append(#","result":"#)
+            out.append(bytes: value)
+        case .local(let result):
+            var text = ""
+            result.write(to: &text)
+            out.append(#","result":"#)
+            out.append(text)
+        case .failed:
+            break  // written whole above
+        }
         out.append("}")
     }
 }

@@ -1,3 +1,4 @@
+import Failsafe
 import Metrics
 import Synchronization
 
@@ -5,8 +6,8 @@ import Synchronization
 /// Labels are bounded: chain and upstream ids come from the configuration, outcomes and
 /// methods from fixed lists.
 final class RoutingMetrics: Sendable {
-    /// Outcome label of an upstream attempt.
-    static let outcomes = ["ok", "connection_refused", "timeout", "connection_closed", "tls", "http_5xx", "rate_limited", "invalid_response", "rpc_upstream_error", "wrong_chain", "other"]
+    /// Outcome label of an upstream attempt: `ok`, then one per kind of failure, in the kinds' order.
+    static let outcomes = ["ok"] + UpstreamFailure.Kind.allCases.map(label)
 
     private struct UpstreamMetrics: Sendable {
         /// By outcome, in the order of `outcomes`.
@@ -53,7 +54,7 @@ final class RoutingMetrics: Sendable {
     func attempt(upstream: Int, failure: UpstreamFailure?, latency: Duration?) {
         let metrics = upstreams[upstream]
         metrics.attempts[failure.map(Self.outcome) ?? 0].increment()
-        if let latency { metrics.latency.recordNanoseconds(latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000) }
+        if let latency { metrics.latency.recordNanoseconds(latency.inNanoseconds) }
     }
 
     func state(upstream: Int, up: Bool, head: UInt64?) {
@@ -64,17 +65,21 @@ final class RoutingMetrics: Sendable {
 
     /// The failure's place in `outcomes`.
     static func outcome(_ failure: UpstreamFailure) -> Int {
-        switch failure.kind {
-        case .connectionRefused: 1
-        case .timeout: 2
-        case .connectionClosed: 3
-        case .tls: 4
-        case .http5xx: 5
-        case .rateLimited: 6
-        case .invalidResponse: 7
-        case .rpcUpstreamError: 8
-        case .wrongChain: 9
-        case .other: 10
+        1 + UpstreamFailure.Kind.allCases.firstIndex(of: failure.kind)!
+    }
+
+    static func label(_ kind: UpstreamFailure.Kind) -> String {
+        switch kind {
+        case .connectionRefused: "connection_refused"
+        case .timeout: "timeout"
+        case .connectionClosed: "connection_closed"
+        case .tls: "tls"
+        case .http5xx: "http_5xx"
+        case .rateLimited: "rate_limited"
+        case .invalidResponse: "invalid_response"
+        case .rpcUpstreamError: "rpc_upstream_error"
+        case .wrongChain: "wrong_chain"
+        case .other: "other"
         }
     }
 }

@@ -13,7 +13,7 @@ public enum UpstreamReply: Sendable {
 
 /// Why an attempt counts against an upstream.
 public struct UpstreamFailure: Error, Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable, CaseIterable {
         case connectionRefused, timeout, connectionClosed, tls, http5xx, rateLimited, invalidResponse, rpcUpstreamError, wrongChain, other
     }
 
