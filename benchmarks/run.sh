@@ -136,6 +136,7 @@ chains:
         url: http://127.0.0.1:${PORT[direct]}/
         labels: { provider: bench, cloud: local, region: loopback }
         maxBatch: 10
+        pipeline: 16
 YAML
   "$BULWARK" serve --config "$WORK/bulwark-$store.yaml" 2>"$WORK/bulwark-$store.log" &
   PIDS+=($!) MAIN_PID[$store]=$!

@@ -427,7 +427,7 @@ extension ConfigurationReader {
         urlOwners: inout [String: String],
         listen: GatewayConfiguration.ListenAddress
     ) -> GatewayConfiguration.Upstream? {
-        guard let fields = fields(node, at: path, known: ["id", "url", "ws", "labels", "maxRps", "maxBatch", "headers"]) else { return nil }
+        guard let fields = fields(node, at: path, known: ["id", "url", "ws", "labels", "maxRps", "maxBatch", "pipeline", "headers"]) else { return nil }
         var id: String?
         if let value = required(fields, "id", expected: "an id") {
             if !Self.isIdentifier(value.text) {
@@ -466,10 +466,18 @@ extension ConfigurationReader {
             maxBatch = integer(node, at: fields.path("maxBatch"), minimum: 1)
             if let size = maxBatch, size > 1000 { report(fields.path("maxBatch"), "\(size) is more than the 1000 calls any provider takes in one batch") }
         }
+        var pipeline: Int?
+        if let node = fields["pipeline"] {
+            pipeline = integer(node, at: fields.path("pipeline"), minimum: 1)
+            if let depth = pipeline, depth > 64 {
+                report(fields.path("pipeline"), "\(depth) requests in flight on one connection is more than 64: one slow answer would hold up all of them")
+            }
+        }
         var headers: [String: String] = [:]
         if let node = fields["headers"] { headers = readHeaders(node, at: fields.path("headers")) }
         guard let id, let url, let labels else { return nil }
-        return GatewayConfiguration.Upstream(id: id, url: url, ws: ws, labels: labels, maxRps: maxRps, maxBatch: maxBatch, headers: headers)
+        return GatewayConfiguration.Upstream(id: id, url: url, ws: ws, labels: labels, maxRps: maxRps, maxBatch: maxBatch,
+                                             pipeline: pipeline, headers: headers)
     }
 
     /// Checks an endpoint URL without ever quoting it (it may hold an API key).

@@ -331,17 +331,20 @@ extension GatewayConfiguration {
         public var maxRps: Double?
         /// Most calls of a client batch sent to this upstream as one JSON-RPC batch; nil: one call per request.
         public var maxBatch: Int?
+        /// HTTP/1.1 requests in flight on one connection (pipelining); nil: one at a time.
+        public var pipeline: Int?
         /// Sent with every request (e.g. `Authorization`); values are secrets.
         public var headers: [String: String]
 
         public init(id: String, url: String, ws: String? = nil, labels: FailureDomain, maxRps: Double? = nil, maxBatch: Int? = nil,
-                    headers: [String: String] = [:]) {
+                    pipeline: Int? = nil, headers: [String: String] = [:]) {
             self.id = id
             self.url = url
             self.ws = ws
             self.labels = labels
             self.maxRps = maxRps
             self.maxBatch = maxBatch
+            self.pipeline = pipeline
             self.headers = headers
         }
 

@@ -106,6 +106,7 @@ public final class ChainRouter: Service, Sendable {
         for spec in configuration.upstreams {
             var transportConfiguration = UpstreamTransport.Configuration()
             transportConfiguration.headers = spec.headers
+            transportConfiguration.pipelineDepth = spec.pipeline
             upstreams.append(Upstream(spec: spec, transport: try UpstreamTransport(url: spec.url, configuration: transportConfiguration)))
             states.append(UpstreamState(health: UpstreamHealth(configuration: Self.healthConfiguration(configuration.health, maxRps: spec.maxRps))))
         }

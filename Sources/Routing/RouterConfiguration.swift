@@ -9,10 +9,14 @@ public struct UpstreamSpec: Sendable {
     public var maxRps: Double?
     /// Most calls of a client batch sent to this upstream as one JSON-RPC batch; 1: one call per request.
     public var maxBatch: Int
+    /// HTTP/1.1 requests in flight on one connection (pipelining); 1: one at a time.
+    public var pipeline: Int
     public var headers: [(String, String)]
 
-    public init(id: String, url: String, domain: FailureDomain, maxRps: Double? = nil, maxBatch: Int = 1, headers: [(String, String)] = []) {
+    public init(id: String, url: String, domain: FailureDomain, maxRps: Double? = nil, maxBatch: Int = 1, pipeline: Int = 1,
+                headers: [(String, String)] = []) {
         self.maxBatch = max(1, maxBatch)
+        self.pipeline = max(1, pipeline)
         self.id = id
         self.url = url
         self.domain = domain

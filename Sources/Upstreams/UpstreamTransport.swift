@@ -27,6 +27,9 @@ public final class UpstreamTransport: Sendable {
     public struct Configuration: Sendable {
         /// Idle connections kept per event loop.
         public var maxIdleConnectionsPerLoop = 64
+        /// Requests in flight on one connection (HTTP/1.1 pipelining); 1: one at a time.
+        /// Requests sent during one turn of an event loop share a connection and one write.
+        public var pipelineDepth = 1
         public var connectTimeout: Duration = .seconds(3)
         /// Largest answer accepted (eth_getLogs can be large).
         public var maxResponseBytes = 64 * 1024 * 1024
@@ -125,7 +128,7 @@ public final class UpstreamTransport: Sendable {
     }
 }
 
-/// The idle connections of one event loop.
+/// The connections of one event loop.
 /// `@unchecked Sendable`: every mutable field is touched only on `eventLoop` (asserted).
 private final class LoopPool: @unchecked Sendable {
     let eventLoop: any EventLoop
@@ -134,13 +137,19 @@ private final class LoopPool: @unchecked Sendable {
     /// The request line and headers every request to this upstream starts with, up to `Content-Length: `.
     private let requestPrefix: ByteBuffer
     private let configuration: UpstreamTransport.Configuration
-    /// Idle connections with their response handlers (no pipeline lookup per request).
-    private var idle: [(channel: Channel, handler: UpstreamResponseHandler)] = []
+    /// Connections with nothing in flight.
+    private var idle: [UpstreamConnection] = []
     var idleCount: Int { idle.count }
     var opened = 0
-    /// Requests waiting for their answer. Their deadlines are checked every `sweepInterval` by
+    /// Pipelining: the connection taking the requests sent during this turn of the event loop,
+    /// and the connections written to and not flushed yet. One flush at the end of the turn
+    /// sends each connection's requests in one write (and the upstream answers them in few).
+    private var collecting: UpstreamConnection?
+    private var unflushed: [UpstreamConnection] = []
+    private var turnEndScheduled = false
+    /// Connections waiting for answers. Their deadlines are checked every `sweepInterval` by
     /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
-    private var waiting: [UpstreamResponseHandler] = []
+    private var waiting: [UpstreamConnection] = []
     private var sweeper: RepeatedTask?
     static let sweepInterval = TimeAmount.milliseconds(10)
 
@@ -165,45 +174,98 @@ private final class LoopPool: @unchecked Sendable {
         self.configuration = configuration
     }
 
-    /// Sends on an idle connection, or a new one; `then` runs once, on this loop.
+    /// Sends on a pooled connection, or a new one; `then` runs once, on this loop.
     func execute(_ body: ByteBuffer, deadline: NIODeadline, allowRetry: Bool, then: @escaping UpstreamTransport.Completion) {
         eventLoop.assertInEventLoop()
-        while let (channel, handler) = idle.popLast() {
-            guard channel.isActive else { continue }
-            // A reused connection the upstream closed just as it was taken is retried once on a new one.
-            return send(Request(body: body, deadline: deadline, retry: allowRetry, then: then), on: channel, handler: handler)
-        }
-        connect(body, deadline: deadline, then: then)
-    }
-
-    private func connect(_ body: ByteBuffer, deadline: NIODeadline, then: @escaping UpstreamTransport.Completion) {
-        connect(deadline: deadline).whenComplete { connected in
-            switch connected {
-            case .success(let channel):
-                guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
-                    channel.close(promise: nil)
-                    return then(.failure(UpstreamTransportError(.connectionClosed, "connection is not usable")))
+        // A reused connection the upstream closed just as it was taken is retried once on a new one.
+        let request = Request(body: body, deadline: deadline, retry: allowRetry, then: then)
+        if let connection = collecting {
+            if connection.accepting && connection.inFlight < configuration.pipelineDepth {
+                guard connection.isOpen else {
+                    return enqueue(Request(body: body, deadline: deadline, retry: false, then: then), on: connection)
                 }
-                self.send(Request(body: body, deadline: deadline, retry: false, then: then), on: channel, handler: handler)
-            case .failure(let error):
-                then(.failure(error as? UpstreamTransportError ?? UpstreamTransportError(.connectionRefused, "cannot connect: \(type(of: error))")))
+                return send(request, on: connection)
             }
+            collecting = nil
+        }
+        while let connection = idle.popLast() {
+            guard connection.accepting else { continue }
+            if configuration.pipelineDepth > 1 { collect(on: connection) }
+            return send(request, on: connection)
+        }
+        // While it is being opened, a new connection takes this turn's next requests too.
+        sendOnNewConnection(Request(body: body, deadline: deadline, retry: false, then: then),
+                            collecting: configuration.pipelineDepth > 1)
+    }
+
+    private func sendOnNewConnection(_ request: Request, collecting: Bool) {
+        let connection = UpstreamConnection(maxResponseBytes: configuration.maxResponseBytes)
+        if collecting { collect(on: connection) }
+        enqueue(request, on: connection)
+        connect(connection, deadline: request.deadline)
+    }
+
+    /// `connection` takes the requests sent until the end of this turn of the loop.
+    private func collect(on connection: UpstreamConnection) {
+        if !turnEndScheduled {
+            turnEndScheduled = true
+            eventLoop.execute { self.endTurn() }
+        }
+        collecting = connection
+    }
+
+    /// End of the loop's turn: every open connection written to sends what it was given.
+    private func endTurn() {
+        for connection in unflushed {
+            connection.awaitingFlush = false
+            connection.channel.flush()
+        }
+        unflushed.removeAll(keepingCapacity: true)
+        collecting = nil
+        turnEndScheduled = false
+    }
+
+    private func enqueue(_ request: Request, on connection: UpstreamConnection) {
+        if connection.inFlight == 0 { track(connection) }
+        connection.enqueue(request, pool: self)
+    }
+
+    /// Writes `request` on an open connection: at once, or at the end of the turn when the
+    /// connection is collecting this turn's requests.
+    private func send(_ request: Request, on connection: UpstreamConnection) {
+        enqueue(request, on: connection)
+        write(request, on: connection.channel)
+        if connection === collecting {
+            if !connection.awaitingFlush {
+                connection.awaitingFlush = true
+                unflushed.append(connection)
+            }
+        } else {
+            connection.channel.flush()
         }
     }
 
-    private func connect(deadline: NIODeadline) -> EventLoopFuture<Channel> {
-        let endpoint = self.endpoint
-        let sslContext = self.sslContext
-        let maxResponseBytes = configuration.maxResponseBytes
-        let timeout = min(
-            TimeAmount(configuration.connectTimeout),
-            deadline - .now()
-        )
+    private func write(_ request: Request, on channel: Channel) {
+        var bytes = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + request.body.readableBytes)
+        bytes.writeImmutableBuffer(requestPrefix)
+        bytes.writeDecimalDigits(request.body.readableBytes)
+        bytes.writeStaticString("\r\n\r\n")
+        bytes.writeImmutableBuffer(request.body)
+        channel.write(bytes, promise: nil)
+    }
+
+    /// Opens `connection`'s channel and writes the requests it took meanwhile; they fail with
+    /// the reason when it cannot be opened.
+    private func connect(_ connection: UpstreamConnection, deadline: NIODeadline) {
+        let timeout = min(TimeAmount(configuration.connectTimeout), deadline - .now())
         guard timeout > .zero else {
-            return eventLoop.makeFailedFuture(UpstreamTransportError(.timeout, "no time left to connect"))
+            return connection.failAll { _ in UpstreamTransportError(.timeout, "no time left to connect") }
         }
         opened += 1
-        return ClientBootstrap(group: eventLoop)
+        let endpoint = self.endpoint
+        let sslContext = self.sslContext
+        let handler = NIOLoopBound(connection, eventLoop: eventLoop)
+        ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -212,12 +274,23 @@ private final class LoopPool: @unchecked Sendable {
                         let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
                         try channel.pipeline.syncOperations.addHandler(tls)
                     }
-                    try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler(maxResponseBytes: maxResponseBytes))
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
-            .flatMapErrorThrowing { error in
-                throw Self.classifyConnectError(error)
+            .whenComplete { connected in
+                let connection = handler.value
+                switch connected {
+                case .success(let channel):
+                    // Gave up on meanwhile (every request it took timed out).
+                    guard connection.accepting, connection.inFlight > 0 else { return connection.close() }
+                    connection.isOpen = true
+                    for request in connection.awaited { self.write(request, on: channel) }
+                    channel.flush()
+                case .failure(let error):
+                    let failure = Self.classifyConnectError(error)
+                    connection.failAll { _ in failure }
+                }
             }
     }
 
@@ -233,43 +306,38 @@ private final class LoopPool: @unchecked Sendable {
         return UpstreamTransportError(.connectionRefused, "cannot connect: \(type(of: error))")
     }
 
-    private func send(_ request: Request, on channel: Channel, handler: UpstreamResponseHandler) {
-        track(handler)
-        handler.begin(request, channel: channel, pool: self)
-        var bytes = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + request.body.readableBytes)
-        bytes.writeImmutableBuffer(requestPrefix)
-        bytes.writeDecimalDigits(request.body.readableBytes)
-        bytes.writeStaticString("\r\n\r\n")
-        bytes.writeImmutableBuffer(request.body)
-        channel.writeAndFlush(bytes, promise: nil)
+    /// `connection` has nothing in flight any more: back to the idle list while it can take
+    /// requests, else closed.
+    func drained(_ connection: UpstreamConnection) {
+        untrack(connection)
+        if connection === collecting { collecting = nil }
+        if connection.accepting && idle.count < configuration.maxIdleConnectionsPerLoop {
+            idle.append(connection)
+        } else {
+            connection.close()
+        }
     }
 
-    /// The request on `handler`'s connection ended: the connection goes back to the idle list
-    /// (or is closed), and the answer to the sender (or the request is retried once).
-    func finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>,
-                  handler: UpstreamResponseHandler, channel: Channel) {
-        untrack(handler)
-        if handler.reusable && channel.isActive && idle.count < configuration.maxIdleConnectionsPerLoop {
-            idle.append((channel, handler))
-        } else {
-            channel.close(promise: nil)
-        }
+    /// A request ended: the answer goes to the sender, or the request is sent once more on a new
+    /// connection when its connection closed under it and time is left.
+    func finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
         if request.retry, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < request.deadline {
-            return connect(request.body, deadline: request.deadline, then: request.then)
+            return sendOnNewConnection(Request(body: request.body, deadline: request.deadline, retry: false, then: request.then),
+                                       collecting: false)
         }
         request.then(result)
     }
 
-    private func track(_ handler: UpstreamResponseHandler) {
-        handler.waitingIndex = waiting.count
-        waiting.append(handler)
+    private func track(_ connection: UpstreamConnection) {
+        connection.waitingIndex = waiting.count
+        waiting.append(connection)
         guard sweeper == nil else { return }
         sweeper = eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) { _ in self.sweep() }
     }
 
-    private func untrack(_ handler: UpstreamResponseHandler) {
-        guard let index = handler.waitingIndex else { return }
-        handler.waitingIndex = nil
+    private func untrack(_ connection: UpstreamConnection) {
+        guard let index = connection.waitingIndex else { return }
+        connection.waitingIndex = nil
         let last = waiting.removeLast()
         if index < waiting.count {
             waiting[index] = last
@@ -285,124 +353,164 @@ private final class LoopPool: @unchecked Sendable {
             return
         }
         let now = NIODeadline.now()
-        for handler in waiting.filter({ $0.deadline <= now }) { handler.timeOut() }
+        for connection in waiting.filter({ $0.deadline <= now }) { connection.timeOut(now: now) }
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
-        let channels = idle.map(\.channel)
+        let channels = idle.map { $0.channel! }
         idle = []
         let closes = channels.map { $0.close() }
         return EventLoopFuture.andAllComplete(closes, on: eventLoop)
     }
 }
 
-/// Reads the answer to the request in flight on its connection (one at a time).
-private final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// One connection to the upstream and the requests in flight on it, answered in the order
+/// they were written (HTTP/1.1; more than one only when pipelining).
+private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private let maxResponseBytes: Int
-    /// The request in flight and the pool it goes back to.
-    private var request: LoopPool.Request?
+    /// Its channel, from the moment it is in the channel's pipeline.
+    private(set) var channel: Channel!
+    /// The pool, held while requests are in flight (an idle connection does not keep it alive).
     private var pool: LoopPool?
+    /// Requests written and not answered yet, oldest first.
+    private var requests = CircularBuffer<LoopPool.Request>(initialCapacity: 1)
+    var awaited: CircularBuffer<LoopPool.Request> { requests }
+    var inFlight: Int { requests.count }
+    /// Connected, and the requests taken while connecting written.
+    var isOpen = false
+    /// Written to during this turn of the loop and not flushed yet.
+    var awaitingFlush = false
     private var parser = HTTP1Parser(kind: .response, maxHeadBytes: 65_536)
     private var head: HTTP1Parser.ResponseHead?
     private var body: ByteBuffer?
-    private var channel: Channel?
-    /// When the answer must have arrived (checked by the pool's sweep).
+    /// The earliest deadline of the requests in flight (checked by the pool's sweep).
     private(set) var deadline = NIODeadline.distantFuture
-    /// Its place in the pool's list of requests waiting for an answer.
+    /// Its place in the pool's list of connections waiting for answers.
     var waitingIndex: Int?
-    /// Whether the connection may carry another request after this answer.
-    private(set) var reusable = false
+    /// Whether the connection may carry more requests: open, and every answer so far framed
+    /// as expected and keeping the connection alive.
+    private(set) var accepting = true
 
     init(maxResponseBytes: Int) {
         self.maxResponseBytes = maxResponseBytes
     }
 
-    /// Starts waiting for the answer of a request about to be written; `pool.finished` is told once.
-    func begin(_ request: LoopPool.Request, channel: Channel, pool: LoopPool) {
-        self.request = request
-        self.pool = pool
-        deadline = request.deadline
-        self.channel = channel
-        head = nil
-        body = nil
-        reusable = false
+    func handlerAdded(context: ChannelHandlerContext) {
+        channel = context.channel
     }
 
-    /// The deadline passed: the request fails and its connection is closed (an answer may still be on its way).
-    func timeOut() {
-        let channel = self.channel
-        fail(UpstreamTransportError(.timeout, "no answer before the deadline"))
+    /// A request about to be written: its answer is the one after those already awaited.
+    func enqueue(_ request: LoopPool.Request, pool: LoopPool) {
+        self.pool = pool
+        requests.append(request)
+        deadline = min(deadline, request.deadline)
+    }
+
+    func close() {
+        accepting = false
         channel?.close(promise: nil)
     }
 
+    /// A deadline passed: the requests past theirs fail with a timeout, the others (waiting
+    /// behind them) as on a closed connection; the connection is closed (answers may still be on their way).
+    func timeOut(now: NIODeadline) {
+        failAll { $0.deadline <= now ? UpstreamTransportError(.timeout, "no answer before the deadline") : Self.closedUnder }
+    }
+
+    private static let closedUnder = UpstreamTransportError(.connectionClosed, "connection closed while waiting behind another request")
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard request != nil else {
+        guard !requests.isEmpty else {
             // Bytes nobody asked for: the connection cannot be trusted with another request.
+            accepting = false
             return context.close(promise: nil)
         }
         parser.append(unwrapInboundIn(data))
-        while request != nil {
+        while !requests.isEmpty {
             let event: HTTP1Parser.Event?
             do { event = try parser.next() } catch {
-                fail(UpstreamTransportError(.invalidResponse, "not a valid HTTP response: \(error.description)"))
-                return context.close(promise: nil)
+                let failure = UpstreamTransportError(.invalidResponse, "not a valid HTTP response: \(error.description)")
+                return failAll { _ in failure }
             }
             guard let event else { return }
-            if !handle(event, context: context) { return context.close(promise: nil) }
+            handle(event)
         }
     }
 
-    /// False when the connection must be closed.
-    private func handle(_ event: HTTP1Parser.Event, context: ChannelHandlerContext) -> Bool {
+    private func handle(_ event: HTTP1Parser.Event) {
         switch event {
         case .response(let head):
             self.head = head
         case .body(var part):
-            guard head != nil else { return true }
+            guard head != nil else { return }
             if (body?.readableBytes ?? 0) + part.readableBytes > maxResponseBytes {
-                fail(UpstreamTransportError(.responseTooLarge, "answer larger than \(maxResponseBytes) bytes"))
-                return false
+                let failure = UpstreamTransportError(.responseTooLarge, "answer larger than \(maxResponseBytes) bytes")
+                return failAll { _ in failure }
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
-            guard let head, request != nil else { return true }
-            // Bytes beyond the answer: the upstream and this gateway disagree on the framing.
-            reusable = head.keepAlive && parser.bufferedBytes == 0
-            complete(.success(UpstreamHTTPResponse(status: head.status, headers: head.headers, body: body ?? ByteBuffer())))
+            guard let head else { return }
+            // Bytes beyond the last awaited answer: the upstream and this gateway disagree on the framing.
+            if !head.keepAlive || (requests.count == 1 && parser.bufferedBytes > 0) { accepting = false }
+            let answer = UpstreamHTTPResponse(status: head.status, headers: head.headers, body: body ?? ByteBuffer())
+            self.head = nil
+            body = nil
+            answered(.success(answer))
         case .request:
             break
         }
-        return true
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        accepting = false
         // An answer without a length ends with the connection.
-        if let end = parser.connectionClosed() { _ = handle(end, context: context) }
-        fail(UpstreamTransportError(.connectionClosed, head == nil ? "connection closed before an answer" : "connection closed during the answer"))
+        if let end = parser.connectionClosed() { handle(end) }
+        let failure = UpstreamTransportError(.connectionClosed, head == nil ? "connection closed before an answer" : "connection closed during the answer")
+        failAll { _ in failure }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOSSLError {
-            fail(UpstreamTransportError(.tls, "TLS error"))
+        let failure = error is NIOSSLError
+            ? UpstreamTransportError(.tls, "TLS error")
+            : UpstreamTransportError(.connectionClosed, "connection error: \(type(of: error))")
+        failAll { _ in failure }
+    }
+
+    /// The oldest request is answered. The connection goes back to the pool (or is closed)
+    /// before the sender hears, so a request sent from its callback can reuse it.
+    private func answered(_ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
+        guard let pool else { return }
+        let request = requests.removeFirst()
+        if requests.isEmpty {
+            deadline = .distantFuture
+            self.pool = nil
+            pool.drained(self)
         } else {
-            fail(UpstreamTransportError(.connectionClosed, "connection error: \(type(of: error))"))
+            deadline = requests.reduce(NIODeadline.distantFuture) { min($0, $1.deadline) }
+            if !accepting {
+                // The upstream closes after this answer: those behind it go elsewhere.
+                pool.finished(request, result)
+                return failAll { _ in Self.closedUnder }
+            }
         }
-        context.close(promise: nil)
+        pool.finished(request, result)
     }
 
-    private func fail(_ error: UpstreamTransportError) {
-        reusable = false
-        complete(.failure(error))
-    }
-
-    private func complete(_ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
-        guard let request, let pool, let channel else { return }
-        self.request = nil
+    /// The connection cannot go on: it is closed and every request in flight fails, with the
+    /// error `failure` gives it.
+    func failAll(_ failure: (LoopPool.Request) -> UpstreamTransportError) {
+        accepting = false
+        guard let pool, !requests.isEmpty else { return close() }
+        let failed = requests
+        requests.removeAll()
+        deadline = .distantFuture
+        head = nil
+        body = nil
         self.pool = nil
-        self.channel = nil
-        pool.finished(request, result, handler: self, channel: channel)
+        pool.drained(self)
+        for request in failed { pool.finished(request, .failure(failure(request))) }
     }
 }

@@ -65,7 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
                 UpstreamSpec(
                     id: upstream.id, url: upstream.url,
                     domain: upstream.labels,
-                    maxRps: upstream.maxRps, maxBatch: upstream.maxBatch ?? 1, headers: upstream.headers.sorted { $0.key < $1.key }
+                    maxRps: upstream.maxRps, maxBatch: upstream.maxBatch ?? 1,
+                    pipeline: upstream.pipeline ?? 1, headers: upstream.headers.sorted { $0.key < $1.key }
                 )
             })
             routing.maxLag = chain.maxLag

@@ -133,9 +133,11 @@ let minimalYAML = """
                     labels: { provider: "${PROVIDER}", cloud: aws, region: us-east-1 }
                     maxRps: ${RPS}
                     maxBatch: 50
-            """, ["CHAIN_ID": "10", "HOST": "rpc.example", "PORT": "8443", "KEY": "k", "PROVIDER": "acme", "RPS": "12.5"])
+                    pipeline: ${DEPTH}
+            """, ["CHAIN_ID": "10", "HOST": "rpc.example", "PORT": "8443", "KEY": "k", "PROVIDER": "acme", "RPS": "12.5", "DEPTH": "8"])
         let upstream = configuration.chains[0].upstreams[0]
         #expect(upstream.maxBatch == 50)
+        #expect(upstream.pipeline == 8)
         #expect(configuration.chains[0].chainId == 10)
         #expect(upstream.url == "https://rpc.example:8443/v1/k")
         #expect(upstream.labels.provider == "acme")

@@ -59,6 +59,11 @@ let invalidCases: [InvalidCase] = [
           path: "chains[0].upstreams[0].maxBatch", message: "must be positive, got 0"),
     .init(yaml: chainYAML(upstreams: "      - { id: a, url: \"https://a.example\", maxBatch: 5000, labels: { provider: p, cloud: c, region: r } }"),
           path: "chains[0].upstreams[0].maxBatch", message: "5000 is more than the 1000 calls any provider takes in one batch"),
+    .init(yaml: chainYAML(upstreams: "      - { id: a, url: \"https://a.example\", pipeline: 0, labels: { provider: p, cloud: c, region: r } }"),
+          path: "chains[0].upstreams[0].pipeline", message: "must be positive, got 0"),
+    .init(yaml: chainYAML(upstreams: "      - { id: a, url: \"https://a.example\", pipeline: 100, labels: { provider: p, cloud: c, region: r } }"),
+          path: "chains[0].upstreams[0].pipeline",
+          message: "100 requests in flight on one connection is more than 64: one slow answer would hold up all of them"),
     // Unknown enumeration values.
     .init(yaml: "cache: { store: redis }\n" + chainYAML(), path: "cache.store", message: "unknown store 'redis' (expected none, memory, sqlite or postgres)"),
     .init(yaml: chainYAML(extra: "\n    kind: solana"), path: "chains[0].kind", message: "unknown kind 'solana' (expected evm or bitcoin)"),
