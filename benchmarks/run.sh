@@ -411,6 +411,8 @@ table_fixed="| configuration | offered (req/s) | achieved (req/s) | p50 (µs) | 
   echo
   echo "wrk -t$THREADS -c$CONNECTIONS, \`benchmarks/harness/getbalance.lua\`: distinct \`eth_getBalance\` calls pinned to block 0x8,"
   echo "as fast as answers come. Latency here is under saturation; see workloads 3 and 4 for latency at a fixed rate."
+  echo "nginx and HAProxy keep one request in flight per upstream connection; Bulwark pipelines (\`pipeline: 16\`): the calls"
+  echo "of one event-loop turn go to the responder in one write on one connection."
   echo
   echo "$table_w1"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

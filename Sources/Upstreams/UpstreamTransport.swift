@@ -182,7 +182,9 @@ private final class LoopPool: @unchecked Sendable {
         if let connection = collecting {
             if connection.accepting && connection.inFlight < configuration.pipelineDepth {
                 guard connection.isOpen else {
-                    return enqueue(Request(body: body, deadline: deadline, retry: false, then: then), on: connection)
+                    let fresh = Request(body: body, deadline: deadline, retry: false, then: then)
+                    enqueue(fresh, on: connection)
+                    return append(fresh, to: &connection.outgoing)
                 }
                 return send(request, on: connection)
             }
@@ -202,6 +204,7 @@ private final class LoopPool: @unchecked Sendable {
         let connection = UpstreamConnection(maxResponseBytes: configuration.maxResponseBytes)
         if collecting { collect(on: connection) }
         enqueue(request, on: connection)
+        append(request, to: &connection.outgoing)
         connect(connection, deadline: request.deadline)
     }
 
@@ -218,7 +221,7 @@ private final class LoopPool: @unchecked Sendable {
     private func endTurn() {
         for connection in unflushed {
             connection.awaitingFlush = false
-            connection.channel.flush()
+            connection.sendOutgoing()
         }
         unflushed.removeAll(keepingCapacity: true)
         collecting = nil
@@ -232,26 +235,27 @@ private final class LoopPool: @unchecked Sendable {
 
     /// Writes `request` on an open connection: at once, or at the end of the turn when the
     /// connection is collecting this turn's requests.
+    /// Adds `request` to `connection`'s outgoing bytes, sent at once, or at the end of the turn
+    /// when the connection is collecting this turn's requests (one write for all of them).
     private func send(_ request: Request, on connection: UpstreamConnection) {
         enqueue(request, on: connection)
-        write(request, on: connection.channel)
+        append(request, to: &connection.outgoing)
         if connection === collecting {
             if !connection.awaitingFlush {
                 connection.awaitingFlush = true
                 unflushed.append(connection)
             }
         } else {
-            connection.channel.flush()
+            connection.sendOutgoing()
         }
     }
 
-    private func write(_ request: Request, on channel: Channel) {
-        var bytes = channel.allocator.buffer(capacity: requestPrefix.readableBytes + 24 + request.body.readableBytes)
+    private func append(_ request: Request, to bytes: inout ByteBuffer) {
+        bytes.reserveCapacity(minimumWritableBytes: requestPrefix.readableBytes + 24 + request.body.readableBytes)
         bytes.writeImmutableBuffer(requestPrefix)
         bytes.writeDecimalDigits(request.body.readableBytes)
         bytes.writeStaticString("\r\n\r\n")
         bytes.writeImmutableBuffer(request.body)
-        channel.write(bytes, promise: nil)
     }
 
     /// Opens `connection`'s channel and writes the requests it took meanwhile; they fail with
@@ -281,12 +285,11 @@ private final class LoopPool: @unchecked Sendable {
             .whenComplete { connected in
                 let connection = handler.value
                 switch connected {
-                case .success(let channel):
+                case .success:
                     // Gave up on meanwhile (every request it took timed out).
                     guard connection.accepting, connection.inFlight > 0 else { return connection.close() }
                     connection.isOpen = true
-                    for request in connection.awaited { self.write(request, on: channel) }
-                    channel.flush()
+                    connection.sendOutgoing()
                 case .failure(let error):
                     let failure = Self.classifyConnectError(error)
                     connection.failAll { _ in failure }
@@ -376,12 +379,13 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     private var pool: LoopPool?
     /// Requests written and not answered yet, oldest first.
     private var requests = CircularBuffer<LoopPool.Request>(initialCapacity: 1)
-    var awaited: CircularBuffer<LoopPool.Request> { requests }
     var inFlight: Int { requests.count }
     /// Connected, and the requests taken while connecting written.
     var isOpen = false
     /// Written to during this turn of the loop and not flushed yet.
     var awaitingFlush = false
+    /// Requests written and not sent yet; the buffer is reused from one write to the next.
+    var outgoing = ByteBuffer()
     private var parser = HTTP1Parser(kind: .response, maxHeadBytes: 65_536)
     private var head: HTTP1Parser.ResponseHead?
     private var body: ByteBuffer?
@@ -406,6 +410,13 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
         self.pool = pool
         requests.append(request)
         deadline = min(deadline, request.deadline)
+    }
+
+    /// Sends the outgoing bytes in one write.
+    func sendOutgoing() {
+        channel.writeAndFlush(outgoing, promise: nil)
+        // Written at once in the common case, so the storage is ours again; a large one is not kept.
+        if outgoing.capacity > 65_536 { outgoing = ByteBuffer() } else { outgoing.clear() }
     }
 
     func close() {

@@ -230,7 +230,11 @@ final class RawConnection: Sendable {
                          until done: (String) -> Bool) async throws -> (text: String, closed: Bool) {
         let connection = try await open(port: port)
         defer { connection.close() }
-        try await connection.send(text)
+        do { try await connection.send(text) } catch {
+            // A server that refuses the connection may answer and close before the request is
+            // written: what it said is what counts.
+            guard connection.isClosed else { throw error }
+        }
         let reply = try await connection.read(timeout: timeout, until: done)
         return (reply, connection.isClosed)
     }
