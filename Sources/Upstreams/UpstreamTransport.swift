@@ -23,6 +23,11 @@ public struct UpstreamHTTPResponse: Sendable {
 /// submitted to. Connections are reused until the upstream closes them; a request that
 /// fails on a reused connection before any answer arrived is retried once on a new one
 /// (the upstream closed an idle connection under us).
+///
+/// With pipelining (`pipelineDepth` > 1) the requests sent during one turn of a loop share a
+/// connection and go out in one write at the end of the turn; answers come back in order. A
+/// connection that fails or closes under pipelined requests sends those that were waiting
+/// behind the failed one again on a new connection, within their own deadlines.
 public final class UpstreamTransport: Sendable {
     public struct Configuration: Sendable {
         /// Idle connections kept per event loop.
@@ -233,8 +238,6 @@ private final class LoopPool: @unchecked Sendable {
         connection.enqueue(request, pool: self)
     }
 
-    /// Writes `request` on an open connection: at once, or at the end of the turn when the
-    /// connection is collecting this turn's requests.
     /// Adds `request` to `connection`'s outgoing bytes, sent at once, or at the end of the turn
     /// when the connection is collecting this turn's requests (one write for all of them).
     private func send(_ request: Request, on connection: UpstreamConnection) {
