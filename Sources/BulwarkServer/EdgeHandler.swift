@@ -46,6 +46,9 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var checker: RepeatedTask?
     /// Where an answer's body is written before its head (reused: no allocation per answer).
     private var bodyScratch = ByteBuffer()
+    /// Where the whole answer is put together and sent from; written out at once in the common
+    /// case, so the next answer reuses its storage (NIO keeps it only while a write is pending).
+    private var outgoing = ByteBuffer()
     /// A body larger than this is written on its own after the head, not copied behind it
     /// (and the scratch buffer does not keep its size).
     static let largeBody = 16_384
@@ -225,8 +228,8 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Writes the answer of the request being answered, then starts on the next one waiting.
-    /// The response is serialised here into one buffer, one write: the gateway's headers are
-    /// its own (no validation pass needed) and an encoder handler would cost more than this.
+    /// The response is serialised here into one reused buffer, one write: the gateway's headers
+    /// are its own (no validation pass needed) and an encoder handler would cost more than this.
     private func write(_ response: EdgeResponse, version: HTTP1Parser.Version, keepAlive: Bool, context: ChannelHandlerContext) {
         answering = false
         let keepAlive = keepAlive && !(quiescing && parser.bufferedBytes == 0)
@@ -236,7 +239,38 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
         let bodyLength = bodyScratch.readableBytes
         // A small body is copied behind the head (one write); a large one is sent as it is, after it.
         let bodyApart = bodyLength > Self.largeBody && !answeringHEAD
-        var buffer = context.channel.allocator.buffer(capacity: 160 + (bodyApart ? 0 : bodyLength))
+        outgoing.clear()
+        outgoing.reserveCapacity(minimumWritableBytes: 160 + (bodyApart ? 0 : bodyLength))
+        writeHead(of: response, version: version, keepAlive: keepAlive, bodyLength: bodyLength, into: &outgoing)
+        let buffer: ByteBuffer
+        if bodyApart {
+            context.write(wrapOutboundOut(outgoing), promise: nil)
+            buffer = bodyScratch
+            bodyScratch = ByteBuffer()
+        } else {
+            // A HEAD request gets the head only.
+            if !answeringHEAD { outgoing.writeImmutableBuffer(bodyScratch) }
+            buffer = outgoing
+        }
+        if bodyScratch.capacity > Self.largeBody { bodyScratch = ByteBuffer() }
+        if outgoing.capacity > Self.largeBody { outgoing = ByteBuffer() }
+        answeringHEAD = false
+        guard keepAlive else {
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        timeouts.answered(reading: !(parser.isBetweenMessages && incoming == nil), now: .now())
+        if paused && parser.bufferedBytes <= maxWaitingBytes {
+            paused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        // The next pipelined request, if it has arrived (from inside `readRequests`, its loop goes on).
+        readRequests(context: context)
+    }
+
+    private func writeHead(of response: EdgeResponse, version: HTTP1Parser.Version, keepAlive: Bool, bodyLength: Int,
+                           into buffer: inout ByteBuffer) {
         buffer.writeStaticString(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         if response.status == 200 {
             buffer.writeStaticString("200 OK\r\n")
@@ -268,28 +302,6 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             buffer.writeStaticString("Connection: keep-alive\r\n")
         }
         buffer.writeStaticString("\r\n")
-        // A HEAD request gets the head only.
-        if bodyApart {
-            context.write(wrapOutboundOut(buffer), promise: nil)
-            buffer = bodyScratch
-            bodyScratch = ByteBuffer()
-        } else if !answeringHEAD {
-            buffer.writeImmutableBuffer(bodyScratch)
-        }
-        if bodyScratch.capacity > Self.largeBody { bodyScratch = ByteBuffer() }
-        answeringHEAD = false
-        guard keepAlive else {
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
-            return
-        }
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        timeouts.answered(reading: !(parser.isBetweenMessages && incoming == nil), now: .now())
-        if paused && parser.bufferedBytes <= maxWaitingBytes {
-            paused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-        }
-        // The next pipelined request, if it has arrived (from inside `readRequests`, its loop goes on).
-        readRequests(context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
