@@ -67,6 +67,12 @@ import Upstreams
         let odd = RPCCall(id: .number(1), method: "a\"b\\c\u{1}é", params: .array([.string("x"), .number(1)]))
         #expect(odd.upstreamBodyText(id: 7) == #"{"jsonrpc":"2.0","id":7,"method":"a\"b\\c\u0001é","params":["x",1]}"#)
         #expect(odd.withParamsText().upstreamBodyText(id: 7) == odd.upstreamBodyText(id: 7))
+        // The buffer sent upstream holds exactly the text, whatever the id's length.
+        let bytes = Array(#"{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0x0000000000000000000000000000000000000042","0x8"]}"#.utf8)
+        let balance = try #require(RPCCall(members: try JSONValue.parseMembers(bytes), in: bytes))
+        for id in [7, 1_234_567, Int.max] {
+            #expect(String(buffer: balance.upstreamBody(id: id)) == balance.upstreamBodyText(id: id))
+        }
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .number(1)])) }
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "params": .string("x")])) }
         #expect(throws: GatewayError.self) { try RPCCall(validating: .object(["jsonrpc": .string("2.0"), "method": .string("m"), "id": .object([:])])) }
