@@ -125,6 +125,16 @@ public final class UpstreamTransport: Sendable {
         return total
     }
 
+    /// Requests in flight per connection on each event loop (below the configured depth where the
+    /// upstream turned out not to keep connections open for pipelined requests).
+    public func pipelineDepths() async -> [Int] {
+        var depths: [Int] = []
+        for pool in pools.values {
+            depths.append((try? await pool.eventLoop.submit { pool.pipelineDepth }.get()) ?? 0)
+        }
+        return depths
+    }
+
     /// Closes every idle connection; in-flight requests finish on theirs.
     public func shutdown() async {
         for pool in pools.values {
@@ -152,6 +162,12 @@ private final class LoopPool: @unchecked Sendable {
     private var collecting: UpstreamConnection?
     private var unflushed: [UpstreamConnection] = []
     private var turnEndScheduled = false
+    /// Requests in flight per connection: the configured depth, or 1 once the upstream has
+    /// closed connections with requests waiting behind an answer `closesBeforeFallback` times
+    /// (it does not keep connections open for pipelined requests; each such close costs resends).
+    private(set) var pipelineDepth: Int
+    private var closesUnderPipeline = 0
+    static let closesBeforeFallback = 3
     /// Connections waiting for answers. Their deadlines are checked every `sweepInterval` by
     /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
     private var waiting: [UpstreamConnection] = []
@@ -177,6 +193,13 @@ private final class LoopPool: @unchecked Sendable {
         prefix.writeString("Content-Length: ")
         requestPrefix = prefix
         self.configuration = configuration
+        pipelineDepth = max(1, configuration.pipelineDepth)
+    }
+
+    /// The upstream closed a connection with pipelined requests waiting behind an answer.
+    func closedUnderPipeline() {
+        closesUnderPipeline += 1
+        if closesUnderPipeline >= Self.closesBeforeFallback { pipelineDepth = 1 }
     }
 
     /// Sends on a pooled connection, or a new one; `then` runs once, on this loop.
@@ -185,7 +208,7 @@ private final class LoopPool: @unchecked Sendable {
         // A reused connection the upstream closed just as it was taken is retried once on a new one.
         let request = Request(body: body, deadline: deadline, retry: allowRetry, then: then)
         if let connection = collecting {
-            if connection.accepting && connection.inFlight < configuration.pipelineDepth {
+            if connection.accepting && connection.inFlight < pipelineDepth {
                 guard connection.isOpen else {
                     let fresh = Request(body: body, deadline: deadline, retry: false, then: then)
                     enqueue(fresh, on: connection)
@@ -197,12 +220,12 @@ private final class LoopPool: @unchecked Sendable {
         }
         while let connection = idle.popLast() {
             guard connection.accepting else { continue }
-            if configuration.pipelineDepth > 1 { collect(on: connection) }
+            if pipelineDepth > 1 { collect(on: connection) }
             return send(request, on: connection)
         }
         // While it is being opened, a new connection takes this turn's next requests too.
         sendOnNewConnection(Request(body: body, deadline: deadline, retry: false, then: then),
-                            collecting: configuration.pipelineDepth > 1)
+                            collecting: pipelineDepth > 1)
     }
 
     private func sendOnNewConnection(_ request: Request, collecting: Bool) {
@@ -324,6 +347,15 @@ private final class LoopPool: @unchecked Sendable {
         }
     }
 
+    /// A request that was waiting behind one that failed goes once more, alone on a new
+    /// connection, while time is left.
+    func resend(_ request: Request) {
+        guard NIODeadline.now() < request.deadline else {
+            return request.then(.failure(UpstreamTransportError(.timeout, "no answer before the deadline")))
+        }
+        sendOnNewConnection(Request(body: request.body, deadline: request.deadline, retry: false, then: request.then), collecting: false)
+    }
+
     /// A request ended: the answer goes to the sender, or the request is sent once more on a new
     /// connection when its connection closed under it and time is left.
     func finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
@@ -428,12 +460,10 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     }
 
     /// A deadline passed: the requests past theirs fail with a timeout, the others (waiting
-    /// behind them) as on a closed connection; the connection is closed (answers may still be on their way).
+    /// behind them) are sent again on a new connection; this one is closed (answers may still be on their way).
     func timeOut(now: NIODeadline) {
-        failAll { $0.deadline <= now ? UpstreamTransportError(.timeout, "no answer before the deadline") : Self.closedUnder }
+        failAll { $0.deadline <= now ? UpstreamTransportError(.timeout, "no answer before the deadline") : nil }
     }
-
-    private static let closedUnder = UpstreamTransportError(.connectionClosed, "connection closed while waiting behind another request")
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !requests.isEmpty else {
@@ -505,17 +535,19 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
         } else {
             deadline = requests.reduce(NIODeadline.distantFuture) { min($0, $1.deadline) }
             if !accepting {
-                // The upstream closes after this answer: those behind it go elsewhere.
+                // The upstream closes after this answer: those behind it go again on a new connection.
+                pool.closedUnderPipeline()
                 pool.finished(request, result)
-                return failAll { _ in Self.closedUnder }
+                return failAll { _ in nil }
             }
         }
         pool.finished(request, result)
     }
 
-    /// The connection cannot go on: it is closed and every request in flight fails, with the
-    /// error `failure` gives it.
-    func failAll(_ failure: (LoopPool.Request) -> UpstreamTransportError) {
+    /// The connection cannot go on: it is closed and every request in flight fails with the
+    /// error `failure` gives it, or is sent again on a new connection when it gives none (a
+    /// request that was only waiting behind the one that failed).
+    func failAll(_ failure: (LoopPool.Request) -> UpstreamTransportError?) {
         accepting = false
         guard let pool, !requests.isEmpty else { return close() }
         let failed = requests
@@ -525,6 +557,12 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
         body = nil
         self.pool = nil
         pool.drained(self)
-        for request in failed { pool.finished(request, .failure(failure(request))) }
+        for request in failed {
+            if let error = failure(request) {
+                pool.finished(request, .failure(error))
+            } else {
+                pool.resend(request)
+            }
+        }
     }
 }

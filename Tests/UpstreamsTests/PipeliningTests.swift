@@ -125,6 +125,28 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    /// An upstream that closes the connection after every answer does not take pipelined
+    /// requests: the calls behind each answer are sent again alone, every caller gets its answer,
+    /// and after a few such closes the pool sends one request per connection.
+    @Test func anUpstreamThatClosesEveryConnectionEndsPipelining() async throws {
+        let upstream = EchoUpstream { id in
+            .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")],
+                     body: #"{"jsonrpc":"2.0","id":\#(id),"result":"\#(id)"}"#)
+        }
+        try await upstream.server.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = try Self.transport(upstream.url, depth: 8, group: group)
+        #expect(await transport.pipelineDepths() == [8])
+        for turn in 0..<4 {
+            let ids = (0..<4).map { turn * 10 + $0 }
+            #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
+        }
+        #expect(await transport.pipelineDepths() == [1])
+        await transport.shutdown()
+        await upstream.server.stop()
+        try await group.shutdownGracefully()
+    }
+
     /// A call that gets no answer holds up the ones pipelined behind it (the upstream answers in
     /// order): when it times out, they are sent again on a new connection within their own deadlines.
     @Test func aStalledCallDoesNotTakeTheCallsBehindItDown() async throws {
