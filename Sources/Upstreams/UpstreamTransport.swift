@@ -163,10 +163,12 @@ private final class LoopPool: @unchecked Sendable {
     private var unflushed: [UpstreamConnection] = []
     private var turnEndScheduled = false
     /// Requests in flight per connection: the configured depth, or 1 once the upstream has
-    /// closed connections with requests waiting behind an answer `closesBeforeFallback` times
-    /// (it does not keep connections open for pipelined requests; each such close costs resends).
+    /// closed `closesBeforeFallback` connections in a row at their first answer with requests
+    /// waiting behind it (it does not keep connections open; each such close costs resends). An
+    /// upstream that closes a connection after many answers (nginx's `keepalive_requests`) is
+    /// only rotating it.
     private(set) var pipelineDepth: Int
-    private var closesUnderPipeline = 0
+    private var closesAtFirstAnswer = 0
     static let closesBeforeFallback = 3
     /// Connections waiting for answers. Their deadlines are checked every `sweepInterval` by
     /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
@@ -196,10 +198,10 @@ private final class LoopPool: @unchecked Sendable {
         pipelineDepth = max(1, configuration.pipelineDepth)
     }
 
-    /// The upstream closed a connection with pipelined requests waiting behind an answer.
-    func closedUnderPipeline() {
-        closesUnderPipeline += 1
-        if closesUnderPipeline >= Self.closesBeforeFallback { pipelineDepth = 1 }
+    /// The upstream closed a connection with pipelined requests waiting behind its `answers`th answer.
+    func closedUnderPipeline(answers: Int) {
+        closesAtFirstAnswer = answers <= 1 ? closesAtFirstAnswer + 1 : 0
+        if closesAtFirstAnswer >= Self.closesBeforeFallback { pipelineDepth = 1 }
     }
 
     /// Sends on a pooled connection, or a new one; `then` runs once, on this loop.
@@ -412,7 +414,9 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     private(set) var channel: Channel!
     /// The pool, held while requests are in flight (an idle connection does not keep it alive).
     private var pool: LoopPool?
-    /// Requests written and not answered yet, oldest first.
+    /// Answers read so far.
+    private var answers = 0
+    /// Requests taken and not answered yet, oldest first.
     private var requests = CircularBuffer<LoopPool.Request>(initialCapacity: 1)
     var inFlight: Int { requests.count }
     /// Connected, and the requests taken while connecting written.
@@ -527,6 +531,7 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     /// before the sender hears, so a request sent from its callback can reuse it.
     private func answered(_ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
         guard let pool else { return }
+        answers += 1
         let request = requests.removeFirst()
         if requests.isEmpty {
             deadline = .distantFuture
@@ -536,7 +541,7 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
             deadline = requests.reduce(NIODeadline.distantFuture) { min($0, $1.deadline) }
             if !accepting {
                 // The upstream closes after this answer: those behind it go again on a new connection.
-                pool.closedUnderPipeline()
+                pool.closedUnderPipeline(answers: answers)
                 pool.finished(request, result)
                 return failAll { _ in nil }
             }

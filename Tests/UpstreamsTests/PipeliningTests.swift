@@ -127,7 +127,7 @@ import Testing
 
     /// An upstream that closes the connection after every answer does not take pipelined
     /// requests: the calls behind each answer are sent again alone, every caller gets its answer,
-    /// and after a few such closes the pool sends one request per connection.
+    /// and after three connections in a row closed so the pool sends one request per connection.
     @Test func anUpstreamThatClosesEveryConnectionEndsPipelining() async throws {
         let upstream = EchoUpstream { id in
             .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")],
@@ -142,6 +142,26 @@ import Testing
             #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
         }
         #expect(await transport.pipelineDepths() == [1])
+        await transport.shutdown()
+        await upstream.server.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// An upstream that closes a connection after a few answers (rotating it, as nginx does after
+    /// `keepalive_requests`) keeps getting pipelined requests.
+    @Test func anUpstreamThatRotatesConnectionsKeepsPipelining() async throws {
+        let upstream = EchoUpstream { id in
+            id % 10 == 2 ? .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")],
+                                    body: #"{"jsonrpc":"2.0","id":\#(id),"result":"\#(id)"}"#) : nil
+        }
+        try await upstream.server.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = try Self.transport(upstream.url, depth: 8, group: group)
+        for turn in 0..<5 {
+            let ids = (0..<4).map { turn * 10 + $0 }
+            #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
+        }
+        #expect(await transport.pipelineDepths() == [8])
         await transport.shutdown()
         await upstream.server.stop()
         try await group.shutdownGracefully()
