@@ -25,9 +25,9 @@ public struct UpstreamHTTPResponse: Sendable {
 /// (the upstream closed an idle connection under us).
 ///
 /// With pipelining (`pipelineDepth` > 1) the requests sent during one turn of a loop share a
-/// connection and go out in one write at the end of the turn; answers come back in order. A
-/// connection that fails or closes under pipelined requests sends those that were waiting
-/// behind the failed one again on a new connection, within their own deadlines.
+/// connection and go out in one write at the end of the turn; answers come back in order. An
+/// answer that closes the connection, or a request that stalls past its deadline, sends the
+/// requests waiting behind it again, alone on new connections, within their own deadlines.
 public final class UpstreamTransport: Sendable {
     public struct Configuration: Sendable {
         /// Idle connections kept per event loop.
