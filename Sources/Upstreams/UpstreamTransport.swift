@@ -109,30 +109,27 @@ public final class UpstreamTransport: Sendable {
 
     /// Number of connections currently idle in the pools (for tests and status).
     public func idleConnectionCount() async -> Int {
-        var total = 0
-        for pool in pools.values {
-            total += (try? await pool.eventLoop.submit { pool.idleCount }.get()) ?? 0
-        }
-        return total
+        await readPools(otherwise: 0) { $0.idleCount }.reduce(0, +)
     }
 
     /// Total connections opened so far (for tests and status).
     public func connectionsOpened() async -> Int {
-        var total = 0
-        for pool in pools.values {
-            total += (try? await pool.eventLoop.submit { pool.opened }.get()) ?? 0
-        }
-        return total
+        await readPools(otherwise: 0) { $0.opened }.reduce(0, +)
     }
 
     /// Requests in flight per connection on each event loop (below the configured depth where the
     /// upstream turned out not to keep connections open for pipelined requests).
     public func pipelineDepths() async -> [Int] {
-        var depths: [Int] = []
+        await readPools(otherwise: 0) { $0.pipelineDepth }
+    }
+
+    /// `read` of each loop's pool, on its loop (`otherwise` for a loop that has shut down).
+    private func readPools<Value: Sendable>(otherwise: Value, _ read: @escaping @Sendable (LoopPool) -> Value) async -> [Value] {
+        var values: [Value] = []
         for pool in pools.values {
-            depths.append((try? await pool.eventLoop.submit { pool.pipelineDepth }.get()) ?? 0)
+            values.append((try? await pool.eventLoop.submit { read(pool) }.get()) ?? otherwise)
         }
-        return depths
+        return values
     }
 
     /// Closes every idle connection; in-flight requests finish on theirs.
@@ -183,6 +180,9 @@ private final class LoopPool: @unchecked Sendable {
         /// Retried once on a new connection if its (reused) connection turns out closed.
         let retry: Bool
         let then: UpstreamTransport.Completion
+
+        /// This request on a connection opened for it: not retried again.
+        var onNewConnection: Request { Request(body: body, deadline: deadline, retry: false, then: then) }
     }
 
     init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, sslContext: NIOSSLContext?, headers: [(String, String)],
@@ -212,7 +212,7 @@ private final class LoopPool: @unchecked Sendable {
         if let connection = collecting {
             if connection.accepting && connection.inFlight < pipelineDepth {
                 guard connection.isOpen else {
-                    let fresh = Request(body: body, deadline: deadline, retry: false, then: then)
+                    let fresh = request.onNewConnection
                     enqueue(fresh, on: connection)
                     return append(fresh, to: &connection.outgoing)
                 }
@@ -226,8 +226,7 @@ private final class LoopPool: @unchecked Sendable {
             return send(request, on: connection)
         }
         // While it is being opened, a new connection takes this turn's next requests too.
-        sendOnNewConnection(Request(body: body, deadline: deadline, retry: false, then: then),
-                            collecting: pipelineDepth > 1)
+        sendOnNewConnection(request.onNewConnection, collecting: pipelineDepth > 1)
     }
 
     private func sendOnNewConnection(_ request: Request, collecting: Bool) {
@@ -355,15 +354,14 @@ private final class LoopPool: @unchecked Sendable {
         guard NIODeadline.now() < request.deadline else {
             return request.then(.failure(UpstreamTransportError(.timeout, "no answer before the deadline")))
         }
-        sendOnNewConnection(Request(body: request.body, deadline: request.deadline, retry: false, then: request.then), collecting: false)
+        sendOnNewConnection(request.onNewConnection, collecting: false)
     }
 
     /// A request ended: the answer goes to the sender, or the request is sent once more on a new
     /// connection when its connection closed under it and time is left.
     func finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
         if request.retry, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < request.deadline {
-            return sendOnNewConnection(Request(body: request.body, deadline: request.deadline, retry: false, then: request.then),
-                                       collecting: false)
+            return sendOnNewConnection(request.onNewConnection, collecting: false)
         }
         request.then(result)
     }

@@ -27,8 +27,15 @@ import Testing
                     return .json(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no id"}}"#)
                 }
                 let number = Int(id)
-                return reply(number) ?? .json(#"{"jsonrpc":"2.0","id":\#(number),"result":"\#(number)"}"#)
+                return reply(number) ?? .json(EchoUpstream.answer(number))
             }
+        }
+
+        static func answer(_ id: Int) -> String { #"{"jsonrpc":"2.0","id":\#(id),"result":"\#(id)"}"# }
+
+        /// The answer with `Connection: close`: the upstream closes the connection after it.
+        static func closing(_ id: Int) -> HTTPReply {
+            .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")], body: answer(id))
         }
 
         var requestCount: Int { requests.value.load(ordering: .relaxed) }
@@ -75,116 +82,103 @@ import Testing
         return try UpstreamTransport(url: url, configuration: configuration, group: group)
     }
 
-    @Test func callsOfOneTurnShareAConnectionAndEachGetsItsOwnAnswer() async throws {
-        let upstream = EchoUpstream()
+    /// Starts `upstream`, runs `body` with a transport pipelining 8 deep to it on a one-loop group
+    /// (the group too, for more transports), then stops them all.
+    static func withPipelinedTransport(to upstream: EchoUpstream,
+                                       _ body: (UpstreamTransport, MultiThreadedEventLoopGroup) async throws -> Void) async throws {
         try await upstream.server.start()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let transport = try Self.transport(upstream.url, depth: 8, group: group)
-
-        // A connection being opened takes the turn's calls too: eight calls, one connection.
-        let first = await Self.sendInOneTurn(transport, ids: Array(1...8))
-        #expect(first.map { try? $0.get() } == Array(1...8))
-        #expect(await transport.connectionsOpened() == 1)
-
-        // Twelve: eight on the pooled connection (its limit), four on a new one.
-        let second = await Self.sendInOneTurn(transport, ids: Array(101...112))
-        #expect(second.map { try? $0.get() } == Array(101...112))
-        #expect(await transport.connectionsOpened() == 2)
-        #expect(upstream.requestCount == 20)
-
-        // Without pipelining each call of the turn has a connection of its own.
-        let unpipelined = try Self.transport(upstream.url, depth: 1, group: group)
-        let third = await Self.sendInOneTurn(unpipelined, ids: Array(201...206))
-        #expect(third.map { try? $0.get() } == Array(201...206))
-        #expect(await unpipelined.connectionsOpened() == 6)
-
+        var failure: (any Error)?
+        do { try await body(transport, group) } catch { failure = error }
         await transport.shutdown()
-        await unpipelined.shutdown()
         await upstream.server.stop()
         try await group.shutdownGracefully()
+        if let failure { throw failure }
+    }
+
+    @Test func callsOfOneTurnShareAConnectionAndEachGetsItsOwnAnswer() async throws {
+        let upstream = EchoUpstream()
+        try await Self.withPipelinedTransport(to: upstream) { transport, group in
+            // A connection being opened takes the turn's calls too: eight calls, one connection.
+            let first = await Self.sendInOneTurn(transport, ids: Array(1...8))
+            #expect(first.map { try? $0.get() } == Array(1...8))
+            #expect(await transport.connectionsOpened() == 1)
+
+            // Twelve: eight on the pooled connection (its limit), four on a new one.
+            let second = await Self.sendInOneTurn(transport, ids: Array(101...112))
+            #expect(second.map { try? $0.get() } == Array(101...112))
+            #expect(await transport.connectionsOpened() == 2)
+            #expect(upstream.requestCount == 20)
+
+            // Without pipelining each call of the turn has a connection of its own.
+            let unpipelined = try Self.transport(upstream.url, depth: 1, group: group)
+            let third = await Self.sendInOneTurn(unpipelined, ids: Array(201...206))
+            #expect(third.map { try? $0.get() } == Array(201...206))
+            #expect(await unpipelined.connectionsOpened() == 6)
+
+            await unpipelined.shutdown()
+        }
     }
 
     /// An answer that closes the connection (`Connection: close`) ends the pipeline: the calls
     /// written behind it are sent again on a new connection, and every caller gets its answer.
     @Test func callsBehindAClosingAnswerAreSentAgain() async throws {
         let upstream = EchoUpstream { id in
-            id == 2 ? .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")],
-                               body: #"{"jsonrpc":"2.0","id":2,"result":"2"}"#) : nil
+            id == 2 ? EchoUpstream.closing(id) : nil
         }
-        try await upstream.server.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = try Self.transport(upstream.url, depth: 8, group: group)
-        #expect(await Self.sendInOneTurn(transport, ids: [0]).map { try? $0.get() } == [0])
+        try await Self.withPipelinedTransport(to: upstream) { transport, _ in
+            #expect(await Self.sendInOneTurn(transport, ids: [0]).map { try? $0.get() } == [0])
 
-        let results = await Self.sendInOneTurn(transport, ids: [1, 2, 3, 4])
-        #expect(results.map { try? $0.get() } == [1, 2, 3, 4])
-        #expect(await transport.connectionsOpened() >= 2, "the calls behind the closing answer went on new connections")
-
-        await transport.shutdown()
-        await upstream.server.stop()
-        try await group.shutdownGracefully()
+            let results = await Self.sendInOneTurn(transport, ids: [1, 2, 3, 4])
+            #expect(results.map { try? $0.get() } == [1, 2, 3, 4])
+            #expect(await transport.connectionsOpened() >= 2, "the calls behind the closing answer went on new connections")
+        }
     }
 
     /// An upstream that closes the connection after every answer does not take pipelined
     /// requests: the calls behind each answer are sent again alone, every caller gets its answer,
     /// and after three connections in a row closed so the pool sends one request per connection.
     @Test func anUpstreamThatClosesEveryConnectionEndsPipelining() async throws {
-        let upstream = EchoUpstream { id in
-            .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")],
-                     body: #"{"jsonrpc":"2.0","id":\#(id),"result":"\#(id)"}"#)
+        let upstream = EchoUpstream { id in EchoUpstream.closing(id) }
+        try await Self.withPipelinedTransport(to: upstream) { transport, _ in
+            #expect(await transport.pipelineDepths() == [8])
+            for turn in 0..<4 {
+                let ids = (0..<4).map { turn * 10 + $0 }
+                #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
+            }
+            #expect(await transport.pipelineDepths() == [1])
         }
-        try await upstream.server.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = try Self.transport(upstream.url, depth: 8, group: group)
-        #expect(await transport.pipelineDepths() == [8])
-        for turn in 0..<4 {
-            let ids = (0..<4).map { turn * 10 + $0 }
-            #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
-        }
-        #expect(await transport.pipelineDepths() == [1])
-        await transport.shutdown()
-        await upstream.server.stop()
-        try await group.shutdownGracefully()
     }
 
     /// An upstream that closes a connection after a few answers (rotating it, as nginx does after
     /// `keepalive_requests`) keeps getting pipelined requests.
     @Test func anUpstreamThatRotatesConnectionsKeepsPipelining() async throws {
         let upstream = EchoUpstream { id in
-            id % 10 == 2 ? .respond(status: .ok, headers: [("Content-Type", "application/json"), ("Connection", "close")],
-                                    body: #"{"jsonrpc":"2.0","id":\#(id),"result":"\#(id)"}"#) : nil
+            id % 10 == 2 ? EchoUpstream.closing(id) : nil
         }
-        try await upstream.server.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = try Self.transport(upstream.url, depth: 8, group: group)
-        for turn in 0..<5 {
-            let ids = (0..<4).map { turn * 10 + $0 }
-            #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
+        try await Self.withPipelinedTransport(to: upstream) { transport, _ in
+            for turn in 0..<5 {
+                let ids = (0..<4).map { turn * 10 + $0 }
+                #expect(await Self.sendInOneTurn(transport, ids: ids).map { try? $0.get() } == ids)
+            }
+            #expect(await transport.pipelineDepths() == [8])
         }
-        #expect(await transport.pipelineDepths() == [8])
-        await transport.shutdown()
-        await upstream.server.stop()
-        try await group.shutdownGracefully()
     }
 
     /// A call that gets no answer holds up the ones pipelined behind it (the upstream answers in
     /// order): when it times out, they are sent again on a new connection within their own deadlines.
     @Test func aStalledCallDoesNotTakeTheCallsBehindItDown() async throws {
         let upstream = EchoUpstream { id in id == 1 ? .stall : nil }
-        try await upstream.server.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = try Self.transport(upstream.url, depth: 8, group: group)
-        #expect(await Self.sendInOneTurn(transport, ids: [0]).map { try? $0.get() } == [0])
+        try await Self.withPipelinedTransport(to: upstream) { transport, _ in
+            #expect(await Self.sendInOneTurn(transport, ids: [0]).map { try? $0.get() } == [0])
 
-        let clock = ContinuousClock()
-        let start = clock.now
-        let results = await Self.sendInOneTurn(transport, ids: [1, 2, 3]) { $0 == 1 ? .milliseconds(300) : .seconds(10) }
-        #expect(throws: UpstreamTransportError(.timeout, "no answer before the deadline")) { try results[0].get() }
-        #expect(results[1...].map { try? $0.get() } == [2, 3])
-        #expect(clock.now - start < .seconds(5), "the calls behind were sent again when the stalled one timed out")
-
-        await transport.shutdown()
-        await upstream.server.stop()
-        try await group.shutdownGracefully()
+            let clock = ContinuousClock()
+            let start = clock.now
+            let results = await Self.sendInOneTurn(transport, ids: [1, 2, 3]) { $0 == 1 ? .milliseconds(300) : .seconds(10) }
+            #expect(throws: UpstreamTransportError(.timeout, "no answer before the deadline")) { try results[0].get() }
+            #expect(results[1...].map { try? $0.get() } == [2, 3])
+            #expect(clock.now - start < .seconds(5), "the calls behind were sent again when the stalled one timed out")
+        }
     }
 }
