@@ -167,11 +167,13 @@ private final class LoopPool: @unchecked Sendable {
     private(set) var pipelineDepth: Int
     private var closesAtFirstAnswer = 0
     static let closesBeforeFallback = 3
-    /// Connections waiting for answers. Their deadlines are checked every `sweepInterval` by
-    /// one repeating task while any is waiting, instead of a timer scheduled and cancelled per request.
+    /// Connections waiting for answers, and one timer at the earliest deadline among them. A
+    /// request's deadline is almost always later than the one armed, so no timer is scheduled or
+    /// cancelled per request, and an idle loop is not woken to find nothing late (a repeating
+    /// check cost a wake-up per call at low rates).
     private var waiting: [UpstreamConnection] = []
-    private var sweeper: RepeatedTask?
-    static let sweepInterval = TimeAmount.milliseconds(10)
+    private var deadlineCheck: Scheduled<Void>?
+    private var deadlineCheckAt = NIODeadline.distantFuture
 
     /// A request on its way: what is needed to answer it, or to send it again.
     struct Request {
@@ -260,6 +262,7 @@ private final class LoopPool: @unchecked Sendable {
     private func enqueue(_ request: Request, on connection: UpstreamConnection) {
         if connection.inFlight == 0 { track(connection) }
         connection.enqueue(request, pool: self)
+        checkDeadlines(at: request.deadline)
     }
 
     /// Adds `request` to `connection`'s outgoing bytes, sent at once, or at the end of the turn
@@ -369,8 +372,14 @@ private final class LoopPool: @unchecked Sendable {
     private func track(_ connection: UpstreamConnection) {
         connection.waitingIndex = waiting.count
         waiting.append(connection)
-        guard sweeper == nil else { return }
-        sweeper = eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) { _ in self.sweep() }
+    }
+
+    /// Makes sure the deadlines are checked by `deadline`.
+    private func checkDeadlines(at deadline: NIODeadline) {
+        guard deadline < deadlineCheckAt else { return }
+        deadlineCheck?.cancel()
+        deadlineCheckAt = deadline
+        deadlineCheck = eventLoop.scheduleTask(deadline: deadline) { self.timeOutLateRequests() }
     }
 
     private func untrack(_ connection: UpstreamConnection) {
@@ -383,15 +392,13 @@ private final class LoopPool: @unchecked Sendable {
         }
     }
 
-    /// Times out the requests past their deadline; stops when none is waiting.
-    private func sweep() {
-        guard !waiting.isEmpty else {
-            sweeper?.cancel()
-            sweeper = nil
-            return
-        }
+    /// Times out the requests past their deadline, then waits for the next deadline of those still waiting.
+    private func timeOutLateRequests() {
+        deadlineCheck = nil
+        deadlineCheckAt = .distantFuture
         let now = NIODeadline.now()
         for connection in waiting.filter({ $0.deadline <= now }) { connection.timeOut(now: now) }
+        if let next = waiting.lazy.map(\.deadline).min() { checkDeadlines(at: next) }
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
@@ -410,6 +417,8 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     private let maxResponseBytes: Int
     /// Its channel, from the moment it is in the channel's pipeline.
     private(set) var channel: Channel!
+    /// Its place in the pipeline, while it is in it.
+    private var context: ChannelHandlerContext?
     /// The pool, held while requests are in flight (an idle connection does not keep it alive).
     private var pool: LoopPool?
     /// Answers read so far.
@@ -426,7 +435,7 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     private var parser = HTTP1Parser(kind: .response, maxHeadBytes: 65_536)
     private var head: HTTP1Parser.ResponseHead?
     private var body: ByteBuffer?
-    /// The earliest deadline of the requests in flight (checked by the pool's sweep).
+    /// The earliest deadline of the requests in flight (checked by the pool's timer).
     private(set) var deadline = NIODeadline.distantFuture
     /// Its place in the pool's list of connections waiting for answers.
     var waitingIndex: Int?
@@ -440,6 +449,11 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
 
     func handlerAdded(context: ChannelHandlerContext) {
         channel = context.channel
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     /// A request about to be written: its answer is the one after those already awaited.
@@ -451,7 +465,8 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
 
     /// Sends the outgoing bytes in one write.
     func sendOutgoing() {
-        channel.writeAndFlush(outgoing, promise: nil)
+        // From this handler's place in the pipeline (after TLS, if any), not from its tail.
+        context?.writeAndFlush(NIOAny(outgoing), promise: nil)
         // Written at once in the common case, so the storage is ours again; a large one is not kept.
         if outgoing.capacity > 65_536 { outgoing = ByteBuffer() } else { outgoing.clear() }
     }
