@@ -47,6 +47,8 @@ public struct EdgeResponse: Sendable {
     enum Content: Sendable {
         case text(String)
         case answer(CallOutcome, id: JSONValue?, idText: String?)
+        /// A batch's answer: the array of its elements' answers.
+        case batch([Content])
     }
 
     var content: Content
@@ -63,19 +65,35 @@ public struct EdgeResponse: Sendable {
         content = .answer(answer, id: id, idText: idText)
     }
 
+    init(status: Int, headers: [(String, String)], batch: [Content]) {
+        self.status = status
+        self.headers = headers
+        content = .batch(batch)
+    }
+
     /// The body as text.
     public var body: String {
-        switch content {
-        case .text(let text): text
-        case .answer(let outcome, let id, let idText): outcome.responseJSON(id: id, idText: idText)
-        }
+        var text = ""
+        Self.write(content, into: &text)
+        return text
     }
 
     /// Writes the body into `buffer`.
     func writeBody(into buffer: inout ByteBuffer) {
+        Self.write(content, into: &buffer)
+    }
+
+    private static func write(_ content: Content, into out: inout some JSONTextOutput) {
         switch content {
-        case .text(let text): buffer.writeString(text)
-        case .answer(let outcome, let id, let idText): outcome.writeResponse(id: id, idText: idText, into: &buffer)
+        case .text(let text): out.append(text)
+        case .answer(let outcome, let id, let idText): outcome.writeResponse(id: id, idText: idText, into: &out)
+        case .batch(let elements):
+            out.append("[")
+            for (index, element) in elements.enumerated() {
+                if index > 0 { out.append(",") }
+                write(element, into: &out)
+            }
+            out.append("]")
         }
     }
 }
@@ -169,7 +187,9 @@ public final class Gateway: Sendable {
         let deadline = ContinuousClock.now + limits.requestTimeout
         // The usual body, one valid call, is read as members: no dictionary, params and id kept as written.
         let view = body.readableBytesView
-        let fast = body.withUnsafeReadableBytes { raw in raw.withMemoryRebound(to: UInt8.self, memberCall) }
+        // (A batch is not tried as an object: the failed attempt would cost an error message.)
+        let fast = view.first(where: { !Self.isJSONWhitespace($0) }) == UInt8(ascii: "{")
+            ? body.withUnsafeReadableBytes { raw in raw.withMemoryRebound(to: UInt8.self, memberCall) } : nil
         if let fast { return prepare(fast, chain: chain, client: client, deadline: deadline) }
         // A batch: checked whole as `parse` would check it, then each element read like a single call.
         let elements = body.withUnsafeReadableBytes { raw in
@@ -197,6 +217,10 @@ public final class Gateway: Sendable {
             return .respond(Self.error(error, id: error.id))
         }
         return prepare(call, chain: chain, client: client, deadline: deadline)
+    }
+
+    private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\t")
     }
 
     /// A valid call read from the members of its object in `bytes` (no dictionary; params and id
@@ -292,7 +316,8 @@ public final class Gateway: Sendable {
 
     /// One part of a batch's answer.
     struct BatchAnswer: Sendable {
-        var json: String?
+        /// Its element of the answer array; nil for a notification.
+        var element: EdgeResponse.Content?
         var upstream: String?
         var cache: CacheStatus
         var verified: Bool?
@@ -327,7 +352,7 @@ public final class Gateway: Sendable {
             switch validated {
             case .success(let valid): call = valid
             case .failure(let error):
-                return .answered(BatchAnswer(json: error.responseJSON(id: error.id), cache: .miss,
+                return .answered(BatchAnswer(element: .text(error.responseJSON(id: error.id)), cache: .miss,
                                              verified: chain.router.verificationStatus(method: "", outcome: .failed(error))))
             }
             let start = ContinuousClock.now
@@ -338,7 +363,7 @@ public final class Gateway: Sendable {
     }
 
     static func batchAnswer(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> BatchAnswer {
-        BatchAnswer(json: call.id == nil ? nil : outcome.responseJSON(id: call.id, idText: call.idText), upstream: outcome.upstream, cache: outcome.cacheStatus,
+        BatchAnswer(element: call.id == nil ? nil : .answer(outcome, id: call.id, idText: call.idText), upstream: outcome.upstream, cache: outcome.cacheStatus,
                     verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
     }
 
@@ -346,7 +371,9 @@ public final class Gateway: Sendable {
     private func finishBatch(_ items: [BatchItem], chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant,
                              then: @escaping @Sendable (EdgeResponse) -> Void) {
         var answered: [BatchAnswer] = []
+        answered.reserveCapacity(items.count)
         var pending: [(position: Int, call: RPCCall)] = []
+        pending.reserveCapacity(items.count)
         for (position, item) in items.enumerated() {
             switch item {
             case .answered(let answer): answered.append(answer)
@@ -367,12 +394,12 @@ public final class Gateway: Sendable {
     }
 
     static func batchResponse(_ answers: [BatchAnswer]) -> EdgeResponse {
-        let parts = answers.compactMap(\.json)
-        guard !parts.isEmpty else { return EdgeResponse(status: 204, headers: [], body: "") }
+        let elements = answers.compactMap(\.element)
+        guard !elements.isEmpty else { return EdgeResponse(status: 204, headers: [], body: "") }
         let verified = answers.compactMap(\.verified)
         return EdgeResponse(status: 200, headers: headers(upstreams: answers.map(\.upstream), cache: .combined(answers.map(\.cache)),
                                                           verified: verified.isEmpty ? nil : !verified.contains(false)),
-                            body: "[" + parts.joined(separator: ",") + "]")
+                            batch: elements)
     }
 
     /// Counts a call made (or shed) for its client and its chain.

@@ -233,6 +233,7 @@ public final class ChainRouter: Service, Sendable {
                              then: @escaping @Sendable ([CallOutcome]) -> Void) {
         let join = BatchJoin(count: calls.count, then: then)
         var batched: [(position: Int, call: RPCCall)] = []
+        batched.reserveCapacity(calls.count)
         if maxBatch > 1 {
             for (position, call) in calls.enumerated() where call.method != "eth_sendRawTransaction" && localAnswer(call) == nil {
                 let pinned = pinnedToHead(call)
@@ -246,6 +247,7 @@ public final class ChainRouter: Service, Sendable {
             execute(call, deadline: deadline, priority: priority) { join.settle(position, $0) }
         }
         var sent: [(position: Int, call: RPCCall)] = []
+        sent.reserveCapacity(batched.count)
         for entry in batched {
             if let shed = shed(priority) { join.settle(entry.position, shed) } else { sent.append(entry) }
         }

@@ -113,6 +113,7 @@ final class ForwardedBatch: @unchecked Sendable {
         let view = body.readableBytesView
         guard let spans = try? JSONValue.elementSpans(view) else { return nil }
         var answers: [Int: ByteBuffer] = [:]
+        answers.reserveCapacity(spans.count)
         for span in spans {
             let element = body.getSlice(at: body.readerIndex + span.lowerBound, length: span.count)!
             guard let members = try? JSONValue.memberSpans(element.readableBytesView),
