@@ -598,13 +598,17 @@ public final class ChainRouter: Service, Sendable {
         let candidates = state.upstreams.indices.map { index in
             // Heads are known as of the last poll, so near the consensus head an upstream within
             // `maxLag` counts as having the block (it will by the time it answers); beyond the
-            // consensus head, or further back, only a head at or past the block does.
+            // consensus head, or further back, only a head at or past the block does. An upstream
+            // whose head is not known is not taken to be ahead of the consensus: for a block
+            // beyond it, it would otherwise be the only one asked (one answering garbage to head
+            // polls failed every call for a block not mined yet, which the others answer).
             let current = state.consensus?.mayServeHeadDependentCalls(index) ?? true
             let hasBlock: Bool
             if let block, let head = state.consensus?.number, block <= head, block + UInt64(configuration.maxLag) >= head {
                 hasBlock = current || (state.upstreams[index].head.map { $0 >= block } ?? true)
             } else if let block {
-                hasBlock = state.upstreams[index].head.map { $0 >= block } ?? true
+                let beyondConsensus = state.consensus.map { block > $0.number } ?? false
+                hasBlock = state.upstreams[index].head.map { $0 >= block } ?? !beyondConsensus
             } else {
                 hasBlock = current
             }

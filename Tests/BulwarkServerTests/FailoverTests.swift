@@ -75,6 +75,23 @@ import Failsafe
         #expect(status.upstreams.filter { $0.domain.cloud == "aws" }.allSatisfy { $0.state == "healthy" })
     }
 
+    /// A block beyond the head (not mined yet) is asked of every face when none is ahead: a face
+    /// answering garbage from the start (its head never known) is not taken to be the only one
+    /// that might have it. (It was: every such call failed with -32010 until its circuit opened.)
+    @Test func aBlockNotMinedYetIsNotLeftToAFaceWithAnUnknownHead() async throws {
+        let simnet = Simnet(configuration: SimnetHarness.configuration())
+        try await simnet.start()
+        simnet.mine(20)
+        try await simnet.setFault(.garbage, matching: ["id": "own-node"])
+        let harness = try await GatewayHarness.start(simnet: simnet)
+        defer { Task { await harness.stop(); await simnet.stop() } }
+        for block in 1_000..<1_008 {
+            let answer = try await HTTPTestClient.call(harness.url, "eth_getBlockByNumber", [.string("0x" + String(block, radix: 16)), .bool(false)])
+            #expect(answer == .null, "block \(block): \(answer)")
+        }
+        #expect(harness.router.status().upstreams.first { $0.id == "own-node" }?.successes == 0)
+    }
+
     /// Hedging: one face answering after 2 s does not drag the client's tail latency.
     @Test func slowFaceDoesNotDragTheTail() async throws {
         let harness = try await GatewayHarness.start()
