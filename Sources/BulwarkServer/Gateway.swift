@@ -188,7 +188,7 @@ public final class Gateway: Sendable {
         // The usual body, one valid call, is read as members: no dictionary, params and id kept as written.
         let view = body.readableBytesView
         // (A batch is not tried as an object: the failed attempt would cost an error message.)
-        let fast = view.first(where: { !Self.isJSONWhitespace($0) }) == UInt8(ascii: "{")
+        let fast = JSONValue.firstSignificantByte(view) == UInt8(ascii: "{")
             ? body.withUnsafeReadableBytes { raw in raw.withMemoryRebound(to: UInt8.self, memberCall) } : nil
         if let fast { return prepare(fast, chain: chain, client: client, deadline: deadline) }
         // A batch: checked whole as `parse` would check it, then each element read like a single call.
@@ -217,10 +217,6 @@ public final class Gateway: Sendable {
             return .respond(Self.error(error, id: error.id))
         }
         return prepare(call, chain: chain, client: client, deadline: deadline)
-    }
-
-    private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\t")
     }
 
     /// A valid call read from the members of its object in `bytes` (no dictionary; params and id

@@ -152,13 +152,16 @@ struct JSONParser {
         .malformed("not JSON: \(message) at byte \(index)")
     }
 
-    private mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
-            default: return
-            }
+    /// Space, tab, line feed, carriage return: the whitespace JSON allows between tokens.
+    static func isWhitespace(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x20, 0x09, 0x0A, 0x0D: true
+        default: false
         }
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count, Self.isWhitespace(bytes[index]) { index += 1 }
     }
 
     private mutating func parseValue(depth: Int) throws(VerificationError) -> JSONValue {

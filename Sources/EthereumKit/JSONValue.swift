@@ -17,6 +17,12 @@ public enum JSONValue: Sendable, Equatable {
         return try Array(data).withUnsafeBufferPointer { buffer throws(VerificationError) in try JSONParser.parse(buffer, maxDepth: maxDepth) }
     }
 
+    /// The first byte of `data` that is not JSON whitespace (nil: there is none): tells an object
+    /// (`{`) from an array (`[`) before any parse.
+    public static func firstSignificantByte(_ data: some Collection<UInt8>) -> UInt8? {
+        data.first { !JSONParser.isWhitespace($0) }
+    }
+
     /// Parses a JSON object, returning its members with the byte range of each value in `data`.
     /// Objects and arrays nested deeper than `maxDepth` (the object itself is level 1) are refused.
     public static func parseMembers(_ data: some Collection<UInt8>, maxDepth: Int = 512) throws(VerificationError) -> [(key: String, value: JSONValue, span: Range<Int>)] {

@@ -402,7 +402,8 @@ private final class LoopPool: @unchecked Sendable {
     }
 
     func closeIdle() -> EventLoopFuture<Void> {
-        let channels = idle.map { $0.channel! }
+        // (One the upstream closed while idle is out of its pipeline already.)
+        let channels = idle.compactMap(\.channel)
         idle = []
         let closes = channels.map { $0.close() }
         return EventLoopFuture.andAllComplete(closes, on: eventLoop)
@@ -415,10 +416,10 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     typealias InboundIn = ByteBuffer
 
     private let maxResponseBytes: Int
-    /// Its channel, from the moment it is in the channel's pipeline.
-    private(set) var channel: Channel!
     /// Its place in the pipeline, while it is in it.
     private var context: ChannelHandlerContext?
+    /// Its channel, while it is in the channel's pipeline.
+    var channel: Channel? { context?.channel }
     /// The pool, held while requests are in flight (an idle connection does not keep it alive).
     private var pool: LoopPool?
     /// Answers read so far.
@@ -448,7 +449,6 @@ private final class UpstreamConnection: ChannelInboundHandler, RemovableChannelH
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        channel = context.channel
         self.context = context
     }
 

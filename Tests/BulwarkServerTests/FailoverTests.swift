@@ -79,8 +79,7 @@ import Failsafe
     /// answering garbage from the start (its head never known) is not taken to be the only one
     /// that might have it. (It was: every such call failed with -32010 until its circuit opened.)
     @Test func aBlockNotMinedYetIsNotLeftToAFaceWithAnUnknownHead() async throws {
-        let simnet = Simnet(configuration: SimnetHarness.configuration())
-        try await simnet.start()
+        let simnet = try await SimnetHarness.start()
         simnet.mine(20)
         try await simnet.setFault(.garbage, matching: ["id": "own-node"])
         let harness = try await GatewayHarness.start(simnet: simnet)
