@@ -35,7 +35,7 @@ import Glibc
         "upstream directly", "nginx keepalive proxy", "HAProxy", "bulwark serve, cache none", "bulwark serve, cache memory",
     ]
     /// The sections with one row per configuration.
-    static let workloads = ["Summary", "Workload 1", "Workload 2", "Workload 3", "Workload 4"]
+    static let workloads = ["Summary", "Workload 1", "Workload 2", "Workload 3", "Workload 4", "Workload 5"]
 
     @Test(.enabled(if: runnable, "nginx, haproxy, wrk, curl or cc missing"), .timeLimit(.minutes(3)))
     func smokeRunProducesEveryColumn() async throws {
