@@ -228,7 +228,8 @@ public final class ChainRouter: Service, Sendable {
 
     /// The calls of a client batch, answered together through `then` (on an event loop). Calls
     /// that are only forwarded go to an upstream that takes batches (`maxBatch`) as one
-    /// JSON-RPC batch; every other call is made as `execute` makes it.
+    /// JSON-RPC batch, each coalesced with an identical call already on its way; every other
+    /// call is made as `execute` makes it.
     public func executeBatch(_ calls: [RPCCall], deadline: ContinuousClock.Instant, priority: Priority = .normal,
                              then: @escaping @Sendable ([CallOutcome]) -> Void) {
         let join = BatchJoin(count: calls.count, then: then)
@@ -246,14 +247,37 @@ public final class ChainRouter: Service, Sendable {
         for (position, call) in calls.enumerated() where !batchedPositions.contains(position) {
             execute(call, deadline: deadline, priority: priority) { join.settle(position, $0) }
         }
-        var sent: [(position: Int, call: RPCCall)] = []
-        sent.reserveCapacity(batched.count)
+        var admitted: [(position: Int, call: RPCCall)] = []
+        admitted.reserveCapacity(batched.count)
         for entry in batched {
-            if let shed = shed(priority) { join.settle(entry.position, shed) } else { sent.append(entry) }
+            if let shed = shed(priority) { join.settle(entry.position, shed) } else { admitted.append(entry) }
         }
-        guard !sent.isEmpty, let first = upstreams.first else { return }
+        guard !admitted.isEmpty, let first = upstreams.first else { return }
+        // Coalesced as single calls are: a call identical to one already on its way (from another
+        // client, or earlier in this batch) waits for that one's answer instead of going out again.
+        var sent: [(position: Int, call: RPCCall, key: CoalescingKey)] = []
+        sent.reserveCapacity(admitted.count)
+        inFlight.withLock { inFlight in
+            for entry in admitted {
+                let call = entry.call.withParamsText()
+                let key = CoalescingKey(method: call.method, params: call.paramsText)
+                if inFlight[key] != nil {
+                    inFlight[key]!.append { [metrics] outcome in
+                        metrics.coalesced.increment()
+                        join.settle(entry.position, outcome)
+                    }
+                } else {
+                    inFlight[key] = []
+                    sent.append((entry.position, call, key))
+                }
+            }
+        }
+        guard !sent.isEmpty else { return }
         ForwardedBatch(sent.map(\.call), router: self, deadline: deadline, loop: first.transport.group.any()) { outcomes in
-            for (entry, outcome) in zip(sent, outcomes) { join.settle(entry.position, outcome) }
+            for (entry, outcome) in zip(sent, outcomes) {
+                for waiter in self.inFlight.withLock({ $0.removeValue(forKey: entry.key) ?? [] }) { waiter(outcome) }
+                join.settle(entry.position, outcome)
+            }
         }.start()
     }
 

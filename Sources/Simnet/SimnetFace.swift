@@ -42,6 +42,10 @@ public final class SimnetFace: Sendable {
     /// HTTP requests this face received (whatever its fault did with them).
     public var requestsReceived: Int { counters.total.withLock { $0 } }
 
+    /// JSON-RPC calls received: one per request, or one per element of a batch (the `"method"`
+    /// members counted by a byte search).
+    public var callsReceived: Int { counters.calls.withLock { $0 } }
+
     /// Requests received that carried `eth_sendRawTransaction` (single or in a batch).
     public var transactionsReceived: Int { counters.transactions.withLock { $0 } }
 
@@ -64,10 +68,14 @@ public final class SimnetFace: Sendable {
     private final class RequestCounter: Sendable {
         let total = Mutex(0)
         let transactions = Mutex(0)
+        let calls = Mutex(0)
         private static let marker = Array("eth_sendRawTransaction".utf8)
+        private static let methodKey = Array(#""method""#.utf8)
 
         func count(_ body: [UInt8]) {
             total.withLock { $0 += 1 }
+            let methods = body.ranges(of: Self.methodKey).count
+            calls.withLock { $0 += max(methods, 1) }
             if body.count > 100 && body.firstRange(of: Self.marker) != nil {
                 transactions.withLock { $0 += 1 }
             }

@@ -57,6 +57,71 @@ import Testing
         #expect(results.values.allSatisfy { $0.stringValue?.hasPrefix("0x") == true })
     }
 
+    /// The same batch from 20 clients at once (a fleet of keepers polling the same balances): its
+    /// calls go upstream about once, not 20 times over, and every client gets every answer.
+    @Test func identicalConcurrentBatchesShareTheirUpstreamCalls() async throws {
+        let harness = try await GatewayHarness.start(pollsHeads: false) { routing in
+            for index in routing.upstreams.indices { routing.upstreams[index].maxBatch = 10 }
+        }
+        defer { Task { await harness.stop() } }
+        let block = "0x" + String(try #require(harness.router.consensusHead), radix: 16)
+        // Slow faces, so that the batches overlap; the connections are open before any batch is sent.
+        try await harness.simnet.setFault(.slow(milliseconds: 600))
+        var connections: [RawConnection] = []
+        for _ in 0..<20 { connections.append(try await RawConnection.open(port: harness.port)) }
+        defer { for connection in connections { connection.close() } }
+        try await Task.sleep(for: .milliseconds(300))
+        let before = harness.simnet.faces.map(\.requestsReceived).reduce(0, +)
+        let request = EdgeServerTests.post("/eth", Self.batch(block: block))
+        await withTaskGroup(of: Void.self) { group in
+            for connection in connections { group.addTask { try? await connection.send(request) } }
+        }
+        var answers: [[Int: JSONValue]] = []
+        for connection in connections {
+            let reply = try await connection.read(timeout: .seconds(10)) { text in (100..<106).allSatisfy { text.contains(#""id":\#($0)"#) } }
+            answers.append(try Self.results(String(reply[try #require(reply.range(of: "\r\n\r\n")).upperBound...])))
+        }
+        let upstreamRequests = harness.simnet.faces.map(\.requestsReceived).reduce(0, +) - before
+        try await harness.simnet.setFault(.none)
+        let truth = try await Self.singleAnswers(harness, block: block)
+        #expect(answers.count == 20)
+        #expect(answers.allSatisfy { $0 == truth }, "\(answers)")
+        // 20 batches sent on would be 20 upstream requests or more (hedges included).
+        #expect(upstreamRequests < 8, "\(upstreamRequests) upstream requests for 20 identical batches")
+    }
+
+    /// A call inside a batch that another client's single call is already waiting for is not sent twice.
+    @Test func aBatchedCallJoinsTheSameSingleCallOnItsWay() async throws {
+        let harness = try await GatewayHarness.start(pollsHeads: false) { routing in
+            for index in routing.upstreams.indices { routing.upstreams[index].maxBatch = 10 }
+            // No hedges of the single call: every call counted upstream below is the batch's.
+            routing.hedging = .disabled
+        }
+        defer { Task { await harness.stop() } }
+        let block = "0x" + String(try #require(harness.router.consensusHead), radix: 16)
+        try await harness.simnet.setFault(.slow(milliseconds: 600))
+        let single = try await RawConnection.open(port: harness.port)
+        let batching = try await RawConnection.open(port: harness.port)
+        defer { single.close(); batching.close() }
+        let call = #"{"jsonrpc":"2.0","id":7,"method":"eth_getBalance","params":["\#(Self.accounts[0])","\#(block)"]}"#
+        try await single.send(EdgeServerTests.post("/eth", call))
+        try await Task.sleep(for: .milliseconds(150))
+        let callsBefore = harness.simnet.faces.map(\.callsReceived).reduce(0, +)
+        try await batching.send(EdgeServerTests.post("/eth", Self.batch(block: block)))
+        let singleReply = try await single.read(timeout: .seconds(10)) { $0.contains(#""result":"#) }
+        let batchReply = try await batching.read(timeout: .seconds(10)) { text in (100..<106).allSatisfy { text.contains(#""id":\#($0)"#) } }
+        let callsSent = harness.simnet.faces.map(\.callsReceived).reduce(0, +) - callsBefore
+        try await harness.simnet.setFault(.none)
+        let truth = try await Self.singleAnswers(harness, block: block)
+        let batchAnswers = try Self.results(String(batchReply[try #require(batchReply.range(of: "\r\n\r\n")).upperBound...]))
+        #expect(batchAnswers == truth, "\(batchReply)")
+        let singleAnswer = try JSONValue.parse(Array(try #require(singleReply.components(separatedBy: "\r\n\r\n").last).utf8))
+        #expect(singleAnswer["result"] == truth[100])
+        // The batch's other five calls went upstream, its first waited for the single one: 5 calls, not 6
+        // (10, not 12, if a pooled connection the upstream closed meanwhile cost a resend).
+        #expect([5, 10].contains(callsSent), "\(callsSent) calls sent upstream for the batch")
+    }
+
     /// The upstream that takes batches answers garbage: every call is made on its own elsewhere, none is lost.
     @Test(arguments: [Fault.garbage, .ratelimit, .down])
     func aFailedBatchIsMadeCallByCall(fault: Fault) async throws {
