@@ -74,7 +74,12 @@ public final class SimnetFace: Sendable {
 
         func count(_ body: [UInt8]) {
             total.withLock { $0 += 1 }
-            let methods = body.ranges(of: Self.methodKey).count
+            var methods = 0
+            var rest = body[...]
+            while let found = rest.firstRange(of: Self.methodKey) {
+                methods += 1
+                rest = rest[found.upperBound...]
+            }
             calls.withLock { $0 += max(methods, 1) }
             if body.count > 100 && body.firstRange(of: Self.marker) != nil {
                 transactions.withLock { $0 += 1 }
