@@ -260,14 +260,8 @@ public final class ChainRouter: Service, Sendable {
         inFlight.withLock { inFlight in
             for entry in admitted {
                 let call = entry.call.withParamsText()
-                let key = CoalescingKey(method: call.method, params: call.paramsText)
-                if inFlight[key] != nil {
-                    inFlight[key]!.append { [metrics] outcome in
-                        metrics.coalesced.increment()
-                        join.settle(entry.position, outcome)
-                    }
-                } else {
-                    inFlight[key] = []
+                let key = CoalescingKey(call)
+                if Self.claim(key, in: &inFlight, orWait: { join.settle(entry.position, $0) }, metrics: metrics) {
                     sent.append((entry.position, call, key))
                 }
             }
@@ -275,7 +269,7 @@ public final class ChainRouter: Service, Sendable {
         guard !sent.isEmpty else { return }
         ForwardedBatch(sent.map(\.call), router: self, deadline: deadline, loop: first.transport.group.any()) { outcomes in
             for (entry, outcome) in zip(sent, outcomes) {
-                for waiter in self.inFlight.withLock({ $0.removeValue(forKey: entry.key) ?? [] }) { waiter(outcome) }
+                self.release(entry.key, outcome)
                 join.settle(entry.position, outcome)
             }
         }.start()
@@ -295,6 +289,32 @@ public final class ChainRouter: Service, Sendable {
     struct CoalescingKey: Hashable {
         let method: String
         let params: String?
+
+        /// The key of `call`, whose params have been written (`withParamsText`).
+        init(_ call: RPCCall) {
+            method = call.method
+            params = call.paramsText
+        }
+    }
+
+    /// Under the `inFlight` lock: true when no call under `key` is on its way (the caller now makes
+    /// it, and `release`s its answer); otherwise `then` waits for that call's answer.
+    private static func claim(_ key: CoalescingKey, in inFlight: inout [CoalescingKey: [@Sendable (CallOutcome) -> Void]],
+                              orWait then: @escaping @Sendable (CallOutcome) -> Void, metrics: RoutingMetrics) -> Bool {
+        guard inFlight[key] != nil else {
+            inFlight[key] = []
+            return true
+        }
+        inFlight[key]!.append { outcome in
+            metrics.coalesced.increment()
+            then(outcome)
+        }
+        return false
+    }
+
+    /// Hands the answer of a call made under `key` to the calls that waited for it.
+    private func release(_ key: CoalescingKey, _ outcome: CallOutcome) {
+        for waiter in inFlight.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter(outcome) }
     }
 
     /// What the owner of a call does with its answer.
@@ -425,21 +445,10 @@ public final class ChainRouter: Service, Sendable {
 
     private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
         let call = call.withParamsText()
-        let key = CoalescingKey(method: call.method, params: call.paramsText)
-        let isOwner = inFlight.withLock { inFlight in
-            guard inFlight[key] != nil else {
-                inFlight[key] = []
-                return true
-            }
-            inFlight[key]!.append { [metrics] outcome in
-                metrics.coalesced.increment()
-                then(outcome)
-            }
-            return false
-        }
-        guard isOwner else { return }
+        let key = CoalescingKey(call)
+        guard inFlight.withLock({ Self.claim(key, in: &$0, orWait: then, metrics: metrics) }) else { return }
         make(call, deadline: deadline, caching: caching) { outcome in
-            for waiter in self.inFlight.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter(outcome) }
+            self.release(key, outcome)
             then(outcome)
         }
     }

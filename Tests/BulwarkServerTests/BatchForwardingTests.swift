@@ -28,6 +28,12 @@ import Testing
         return results
     }
 
+    /// The answers to `batch(block:)` as they arrive on `connection`, by client id.
+    static func batchAnswers(on connection: RawConnection) async throws -> [Int: JSONValue] {
+        let reply = try await connection.read(timeout: .seconds(10)) { text in (100..<106).allSatisfy { text.contains(#""id":\#($0)"#) } }
+        return try results(String(reply[try #require(reply.range(of: "\r\n\r\n")).upperBound...]))
+    }
+
     /// The same calls one at a time, through the same gateway: the ground truth for the batch.
     static func singleAnswers(_ harness: GatewayHarness, block: String) async throws -> [Int: JSONValue] {
         var answers: [Int: JSONValue] = [:]
@@ -77,10 +83,7 @@ import Testing
             for connection in connections { group.addTask { try? await connection.send(request) } }
         }
         var answers: [[Int: JSONValue]] = []
-        for connection in connections {
-            let reply = try await connection.read(timeout: .seconds(10)) { text in (100..<106).allSatisfy { text.contains(#""id":\#($0)"#) } }
-            answers.append(try Self.results(String(reply[try #require(reply.range(of: "\r\n\r\n")).upperBound...])))
-        }
+        for connection in connections { answers.append(try await Self.batchAnswers(on: connection)) }
         let upstreamRequests = harness.simnet.faces.map(\.requestsReceived).reduce(0, +) - before
         try await harness.simnet.setFault(.none)
         let truth = try await Self.singleAnswers(harness, block: block)
@@ -109,12 +112,11 @@ import Testing
         let callsBefore = harness.simnet.faces.map(\.callsReceived).reduce(0, +)
         try await batching.send(EdgeServerTests.post("/eth", Self.batch(block: block)))
         let singleReply = try await single.read(timeout: .seconds(10)) { $0.contains(#""result":"#) }
-        let batchReply = try await batching.read(timeout: .seconds(10)) { text in (100..<106).allSatisfy { text.contains(#""id":\#($0)"#) } }
+        let batchAnswers = try await Self.batchAnswers(on: batching)
         let callsSent = harness.simnet.faces.map(\.callsReceived).reduce(0, +) - callsBefore
         try await harness.simnet.setFault(.none)
         let truth = try await Self.singleAnswers(harness, block: block)
-        let batchAnswers = try Self.results(String(batchReply[try #require(batchReply.range(of: "\r\n\r\n")).upperBound...]))
-        #expect(batchAnswers == truth, "\(batchReply)")
+        #expect(batchAnswers == truth, "\(batchAnswers)")
         let singleAnswer = try JSONValue.parse(Array(try #require(singleReply.components(separatedBy: "\r\n\r\n").last).utf8))
         #expect(singleAnswer["result"] == truth[100])
         // The batch's other five calls went upstream, its first waited for the single one: 5 calls, not 6
