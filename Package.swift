@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -52,15 +53,19 @@ let package = Package(
         // Resilience policy as pure state machines over an injected clock: circuit breaker,
         // rate limiter, rolling latency and error windows, backoff, hedging, deadlines, consensus head.
         .target(name: "Failsafe", swiftSettings: hotPath),
-        // Upstream transport: pooled keep-alive HTTP/1.1 connections (TLS for https) on
-        // SwiftNIO event loops, with per-attempt timeouts and classified failures.
+        // Upstream transport: pooled keep-alive HTTP/1.1 connections, or one HTTP/2 connection
+        // per loop (TLS for https) on SwiftNIO event loops, with per-attempt timeouts and
+        // classified failures.
         .target(
             name: "Upstreams",
             dependencies: [
                 "HTTPWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             swiftSettings: hotPath
         ),
@@ -136,6 +141,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -240,7 +246,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UpstreamsTests",
-            dependencies: ["Upstreams", "Simnet", "SimnetTesting", "EthereumKit"]
+            dependencies: ["Upstreams", "Simnet", "SimnetTesting", "EthereumKit", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "RoutingTests",

@@ -427,7 +427,7 @@ extension ConfigurationReader {
         urlOwners: inout [String: String],
         listen: GatewayConfiguration.ListenAddress
     ) -> GatewayConfiguration.Upstream? {
-        guard let fields = fields(node, at: path, known: ["id", "url", "ws", "labels", "maxRps", "maxBatch", "pipeline", "headers"]) else { return nil }
+        guard let fields = fields(node, at: path, known: ["id", "url", "ws", "labels", "maxRps", "maxBatch", "pipeline", "protocol", "headers"]) else { return nil }
         var id: String?
         if let value = required(fields, "id", expected: "an id") {
             if !Self.isIdentifier(value.text) {
@@ -473,11 +473,23 @@ extension ConfigurationReader {
                 report(fields.path("pipeline"), "\(depth) requests in flight on one connection is more than 64: one slow answer would hold up all of them")
             }
         }
+        var http2 = false
+        if let node = fields["protocol"], let value = value(node, at: fields.path("protocol"), expected: "http1 or http2") {
+            switch value.text {
+            case "http1": break
+            case "http2":
+                http2 = true
+                if let depth = pipeline, depth > 1 {
+                    report(fields.path("pipeline"), "pipelining is HTTP/1.1's; over HTTP/2 every call is a stream of one connection already (remove pipeline)")
+                }
+            default: report(fields.path("protocol"), "\(value.shown) is not a protocol: use http1 (the default) or http2")
+            }
+        }
         var headers: [String: String] = [:]
         if let node = fields["headers"] { headers = readHeaders(node, at: fields.path("headers")) }
         guard let id, let url, let labels else { return nil }
         return GatewayConfiguration.Upstream(id: id, url: url, ws: ws, labels: labels, maxRps: maxRps, maxBatch: maxBatch,
-                                             pipeline: pipeline, headers: headers)
+                                             pipeline: pipeline, http2: http2, headers: headers)
     }
 
     /// Checks an endpoint URL without ever quoting it (it may hold an API key).

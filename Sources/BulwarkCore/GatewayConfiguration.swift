@@ -333,11 +333,14 @@ extension GatewayConfiguration {
         public var maxBatch: Int?
         /// HTTP/1.1 requests in flight on one connection (pipelining); nil: one at a time.
         public var pipeline: Int?
+        /// `protocol: http2`: HTTP/2 (ALPN `h2` over TLS, prior knowledge over plain HTTP), every
+        /// call a stream of one connection per event loop; false (`http1`, the default): HTTP/1.1.
+        public var http2: Bool
         /// Sent with every request (e.g. `Authorization`); values are secrets.
         public var headers: [String: String]
 
         public init(id: String, url: String, ws: String? = nil, labels: FailureDomain, maxRps: Double? = nil, maxBatch: Int? = nil,
-                    pipeline: Int? = nil, headers: [String: String] = [:]) {
+                    pipeline: Int? = nil, http2: Bool = false, headers: [String: String] = [:]) {
             self.id = id
             self.url = url
             self.ws = ws
@@ -345,6 +348,7 @@ extension GatewayConfiguration {
             self.maxRps = maxRps
             self.maxBatch = maxBatch
             self.pipeline = pipeline
+            self.http2 = http2
             self.headers = headers
         }
 

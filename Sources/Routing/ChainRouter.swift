@@ -107,6 +107,7 @@ public final class ChainRouter: Service, Sendable {
             var transportConfiguration = UpstreamTransport.Configuration()
             transportConfiguration.headers = spec.headers
             transportConfiguration.pipelineDepth = spec.pipeline
+            transportConfiguration.http2 = spec.http2
             upstreams.append(Upstream(spec: spec, transport: try UpstreamTransport(url: spec.url, configuration: transportConfiguration)))
             states.append(UpstreamState(health: UpstreamHealth(configuration: Self.healthConfiguration(configuration.health, maxRps: spec.maxRps))))
         }

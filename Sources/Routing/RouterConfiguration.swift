@@ -11,12 +11,15 @@ public struct UpstreamSpec: Sendable {
     public var maxBatch: Int
     /// HTTP/1.1 requests in flight on one connection (pipelining); 1: one at a time.
     public var pipeline: Int
+    /// HTTP/2 instead of HTTP/1.1: one connection per event loop, a stream per request.
+    public var http2: Bool
     public var headers: [(String, String)]
 
     public init(id: String, url: String, domain: FailureDomain, maxRps: Double? = nil, maxBatch: Int = 1, pipeline: Int = 1,
-                headers: [(String, String)] = []) {
+                http2: Bool = false, headers: [(String, String)] = []) {
         self.maxBatch = max(1, maxBatch)
         self.pipeline = max(1, pipeline)
+        self.http2 = http2
         self.id = id
         self.url = url
         self.domain = domain

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import Synchronization
 
@@ -9,6 +10,8 @@ public struct HTTPRequest: Sendable {
     public var path: String
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// It came as a stream of an HTTP/2 connection (h2c), not as HTTP/1.1.
+    public var isHTTP2 = false
 }
 
 /// What to do with a request.
@@ -28,15 +31,18 @@ public enum HTTPReply: Sendable {
     }
 }
 
-/// A small HTTP/1.1 server on a loopback address, built directly on SwiftNIO so that
-/// it is fast (the simulator must not be what a benchmark measures) and so that it can
-/// stop listening and drop its connections on demand (the `down` fault).
+/// A small HTTP server on a loopback address, built directly on SwiftNIO so that it is fast
+/// (the simulator must not be what a benchmark measures) and so that it can stop listening and
+/// drop its connections on demand (the `down` fault). A connection speaks HTTP/1.1, or HTTP/2
+/// when it opens with the HTTP/2 preface (prior knowledge, h2c), as nginx and geth's
+/// front-ends can.
 public final class LoopbackHTTPServer: Sendable {
     public typealias Handler = @Sendable (HTTPRequest) -> HTTPReply
 
     private struct State {
         var listener: Channel?
         var connections: [ObjectIdentifier: Channel] = [:]
+        var accepted = 0
         var port: Int
     }
 
@@ -59,6 +65,9 @@ public final class LoopbackHTTPServer: Sendable {
 
     public var isListening: Bool { state.withLock { $0.listener != nil } }
 
+    /// TCP connections accepted since it was made.
+    public var connectionsAccepted: Int { state.withLock { $0.accepted } }
+
     /// Starts listening; on the port it had before when restarted. Returns the port.
     @discardableResult
     public func start() async throws -> Int {
@@ -71,8 +80,7 @@ public final class LoopbackHTTPServer: Sendable {
             .childChannelInitializer { [weak self] channel in
                 self?.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(handler: handler))
+                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(handler: handler))
                 }
             }
             .bind(host: host, port: port)
@@ -100,10 +108,62 @@ public final class LoopbackHTTPServer: Sendable {
 
     private func track(_ channel: Channel) {
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.connections[id] = channel }
+        state.withLock {
+            $0.connections[id] = channel
+            $0.accepted += 1
+        }
         channel.closeFuture.whenComplete { [weak self] _ in
             self?.state.withLock { _ = $0.connections.removeValue(forKey: id) }
         }
+    }
+}
+
+/// Looks at a connection's first bytes: the HTTP/2 preface sets it up for HTTP/2 (each stream
+/// turned into HTTP/1-style parts for `RequestHandler`), anything else for HTTP/1.1.
+private final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private static let preface = Array("PRI * HTTP/2.0".utf8)
+    private let handler: LoopbackHTTPServer.Handler
+    private var buffered: ByteBuffer?
+
+    init(handler: @escaping LoopbackHTTPServer.Handler) {
+        self.handler = handler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if var earlier = buffered {
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        let start = bytes.readableBytesView.prefix(Self.preface.count)
+        let isPrefacePrefix = start.elementsEqual(Self.preface.prefix(start.count))
+        if isPrefacePrefix && start.count < Self.preface.count {
+            buffered = bytes
+            return
+        }
+        let handler = self.handler
+        do {
+            let pipeline = context.pipeline.syncOperations
+            if isPrefacePrefix {
+                _ = try pipeline.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                        try stream.pipeline.syncOperations.addHandler(RequestHandler(handler: handler, http2: true))
+                    }
+                }
+            } else {
+                try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                try pipeline.addHandler(RequestHandler(handler: handler, http2: false))
+            }
+        } catch {
+            return context.close(promise: nil)
+        }
+        buffered = nil
+        context.fireChannelRead(wrapInboundOut(bytes))
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 
@@ -113,12 +173,15 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPServerResponsePart
 
     private let handler: LoopbackHTTPServer.Handler
+    /// On an HTTP/2 stream: no `Connection` header, and closing ends only the stream.
+    private let http2: Bool
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
 
-    init(handler: @escaping LoopbackHTTPServer.Handler) {
+    init(handler: @escaping LoopbackHTTPServer.Handler, http2: Bool) {
         self.handler = handler
+        self.http2 = http2
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -136,12 +199,12 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         case .end:
             guard let head else { return }
             self.head = nil
-            let keepAlive = head.isKeepAlive
+            let keepAlive = head.isKeepAlive || http2
             if tooLarge {
                 write(.respond(status: .payloadTooLarge, body: "request body too large"), keepAlive: false, context: context)
                 return
             }
-            let request = HTTPRequest(method: head.method, path: head.uri, headers: head.headers, body: body)
+            let request = HTTPRequest(method: head.method, path: head.uri, headers: head.headers, body: body, isHTTP2: http2)
             write(handler(request), keepAlive: keepAlive, context: context)
         }
     }
@@ -194,7 +257,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         buffer.writeString(body)
         var responseHeaders = HTTPHeaders(headers)
         responseHeaders.replaceOrAdd(name: "Content-Length", value: String(buffer.readableBytes))
-        if !keepAlive { responseHeaders.replaceOrAdd(name: "Connection", value: "close") }
+        if !keepAlive && !http2 { responseHeaders.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: responseHeaders))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         let done = context.writeAndFlushPromise()

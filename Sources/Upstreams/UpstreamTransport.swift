@@ -1,5 +1,6 @@
 import HTTPWire
 import NIOCore
+import NIOHPACK
 import NIOPosix
 import NIOSSL
 
@@ -16,7 +17,8 @@ public struct UpstreamHTTPResponse: Sendable {
     }
 }
 
-/// Sends JSON-RPC bodies to one upstream over pooled keep-alive HTTP/1.1 connections.
+/// Sends JSON-RPC bodies to one upstream over pooled keep-alive HTTP/1.1 connections, or as
+/// streams of one HTTP/2 connection per event loop (`http2`).
 ///
 /// Each event loop of the group has its own pool of idle connections, touched only on
 /// that loop, so the hot path takes no locks; a request is sent on the loop it is
@@ -40,6 +42,9 @@ public final class UpstreamTransport: Sendable {
         public var maxResponseBytes = 64 * 1024 * 1024
         /// Extra request headers, e.g. `Authorization`.
         public var headers: [(String, String)] = []
+        /// HTTP/2 instead of HTTP/1.1: ALPN `h2` over TLS, prior knowledge (h2c) over plain TCP.
+        /// Every request from one event loop is a stream of that loop's one connection.
+        public var http2 = false
 
         public init() {}
     }
@@ -54,7 +59,9 @@ public final class UpstreamTransport: Sendable {
         self.group = group
         var sslContext: NIOSSLContext?
         if endpoint.isTLS {
-            do { sslContext = try NIOSSLContext(configuration: .makeClientConfiguration()) } catch {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if configuration.http2 { tls.applicationProtocols = ["h2"] }
+            do { sslContext = try NIOSSLContext(configuration: tls) } catch {
                 throw UpstreamTransportError(.tls, "cannot create a TLS context: \(error)")
             }
         }
@@ -142,7 +149,7 @@ public final class UpstreamTransport: Sendable {
 
 /// The connections of one event loop.
 /// `@unchecked Sendable`: every mutable field is touched only on `eventLoop` (asserted).
-private final class LoopPool: @unchecked Sendable {
+final class LoopPool: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let endpoint: UpstreamEndpoint
     private let sslContext: NIOSSLContext?
@@ -174,6 +181,9 @@ private final class LoopPool: @unchecked Sendable {
     private var waiting: [UpstreamConnection] = []
     private var deadlineCheck: Scheduled<Void>?
     private var deadlineCheckAt = NIODeadline.distantFuture
+    /// With `http2`: this loop's connection, carrying every request as a stream.
+    private var http2: HTTP2Connection?
+    private let http2Headers: HPACKHeaders
 
     /// A request on its way: what is needed to answer it, or to send it again.
     struct Request {
@@ -196,6 +206,7 @@ private final class LoopPool: @unchecked Sendable {
         for (name, value) in headers { prefix.writeString("\(name): \(value)\r\n") }
         prefix.writeString("Content-Length: ")
         requestPrefix = prefix
+        http2Headers = HTTP2Connection.requestHeaders(endpoint: endpoint, headers: headers)
         self.configuration = configuration
         pipelineDepth = max(1, configuration.pipelineDepth)
     }
@@ -211,6 +222,7 @@ private final class LoopPool: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         // A reused connection the upstream closed just as it was taken is retried once on a new one.
         let request = Request(body: body, deadline: deadline, retry: allowRetry, then: then)
+        if configuration.http2 { return sendOverHTTP2(request) }
         if let connection = collecting {
             if connection.accepting && connection.inFlight < pipelineDepth {
                 guard connection.isOpen else {
@@ -229,6 +241,33 @@ private final class LoopPool: @unchecked Sendable {
         }
         // While it is being opened, a new connection takes this turn's next requests too.
         sendOnNewConnection(request.onNewConnection, collecting: pipelineDepth > 1)
+    }
+
+    /// A stream on this loop's HTTP/2 connection, opened first when there is none taking streams.
+    private func sendOverHTTP2(_ request: Request) {
+        if let connection = http2, connection.accepting { return connection.send(request) }
+        let timeout = min(TimeAmount(configuration.connectTimeout), request.deadline - .now())
+        guard timeout > .zero else { return request.then(.failure(UpstreamTransportError(.timeout, "no time left to connect"))) }
+        let connection = HTTP2Connection(eventLoop: eventLoop, pool: self, requestHeaders: http2Headers,
+                                         maxResponseBytes: configuration.maxResponseBytes)
+        http2 = connection
+        opened += 1
+        connection.send(request)
+        connection.connect(endpoint: endpoint, sslContext: sslContext, timeout: timeout)
+    }
+
+    /// A stream ended. One that failed before the upstream answered anything, on a connection
+    /// that went away (closed, GOAWAY, reset), goes once more on a new connection while time is left.
+    func http2Finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, on connection: HTTP2Connection, sent: Bool) {
+        if request.retry, !sent, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < request.deadline {
+            return sendOverHTTP2(request.onNewConnection)
+        }
+        request.then(result)
+    }
+
+    /// `connection` takes no more streams: the next request opens a new one.
+    func http2GoingAway(_ connection: HTTP2Connection) {
+        if http2 === connection { http2 = nil }
     }
 
     private func sendOnNewConnection(_ request: Request, collecting: Bool) {
@@ -341,7 +380,7 @@ private final class LoopPool: @unchecked Sendable {
 
     /// `connection` has nothing in flight any more: back to the idle list while it can take
     /// requests, else closed.
-    func drained(_ connection: UpstreamConnection) {
+    fileprivate func drained(_ connection: UpstreamConnection) {
         untrack(connection)
         if connection === collecting { collecting = nil }
         if connection.accepting && idle.count < configuration.maxIdleConnectionsPerLoop {
@@ -405,6 +444,10 @@ private final class LoopPool: @unchecked Sendable {
         // (One the upstream closed while idle is out of its pipeline already.)
         let channels = idle.compactMap(\.channel)
         idle = []
+        if let http2, http2.inFlight == 0 {
+            http2.close()
+            self.http2 = nil
+        }
         let closes = channels.map { $0.close() }
         return EventLoopFuture.andAllComplete(closes, on: eventLoop)
     }

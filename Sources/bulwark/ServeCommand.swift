@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
                     id: upstream.id, url: upstream.url,
                     domain: upstream.labels,
                     maxRps: upstream.maxRps, maxBatch: upstream.maxBatch ?? 1,
-                    pipeline: upstream.pipeline ?? 1, headers: upstream.headers.sorted { $0.key < $1.key }
+                    pipeline: upstream.pipeline ?? 1, http2: upstream.http2, headers: upstream.headers.sorted { $0.key < $1.key }
                 )
             })
             routing.maxLag = chain.maxLag
