@@ -71,11 +71,11 @@ extension GatewayConfiguration {
                 # maxRps: 50            # most requests per second sent to this upstream; absent: no limit
                 # maxBatch: 100         # client batches go on as JSON-RPC batches of up to this many calls; absent: one call per request
                 # pipeline: 8           # HTTP/1.1 requests in flight on one connection (pipelining); absent: one at a time
-                # protocol: http2       # every call a stream of one HTTP/2 connection (ALPN h2); absent: http1
                 # headers: { Authorization: "Bearer ${INFURA_JWT}" }   # sent with every request; absent: none
               - id: alchemy-eth
                 url: https://eth-mainnet.g.alchemy.com/v2/${ALCHEMY_KEY}
                 labels: { provider: alchemy, cloud: gcp, region: us-central1 }
+                # protocol: http2       # every call a stream of one HTTP/2 connection (ALPN h2); absent: http1
               - id: quicknode-eth
                 url: ${QUICKNODE_ETH_URL}     # your QuickNode endpoint's full URL, token included
                 labels: { provider: quicknode, cloud: aws, region: eu-west-1 }

@@ -32,7 +32,7 @@ public final class SimnetFace: Sendable {
         let rpc = SimnetRPC(chain: chain)
         self.rpc = rpc
         server = LoopbackHTTPServer(host: host, port: port) { request in
-            counters.count(request.body)
+            counters.count(request.body, http2: request.isHTTP2)
             return SimnetFace.reply(to: request, fault: cell.value.withLock { $0 }, rpc: rpc)
         }
     }
@@ -45,6 +45,9 @@ public final class SimnetFace: Sendable {
     /// JSON-RPC calls received: one per request, or one per element of a batch (the `"method"`
     /// members counted by a byte search).
     public var callsReceived: Int { counters.calls.withLock { $0 } }
+
+    /// Requests received as HTTP/2 streams (h2c) rather than HTTP/1.1.
+    public var http2RequestsReceived: Int { counters.http2.withLock { $0 } }
 
     /// Requests received that carried `eth_sendRawTransaction` (single or in a batch).
     public var transactionsReceived: Int { counters.transactions.withLock { $0 } }
@@ -69,11 +72,13 @@ public final class SimnetFace: Sendable {
         let total = Mutex(0)
         let transactions = Mutex(0)
         let calls = Mutex(0)
+        let http2 = Mutex(0)
         private static let marker = Array("eth_sendRawTransaction".utf8)
         private static let methodKey = Array(#""method""#.utf8)
 
-        func count(_ body: [UInt8]) {
+        func count(_ body: [UInt8], http2: Bool) {
             total.withLock { $0 += 1 }
+            if http2 { self.http2.withLock { $0 += 1 } }
             var methods = 0
             var rest = body[...]
             while let found = rest.firstRange(of: Self.methodKey) {

@@ -32,6 +32,28 @@ let minimalYAML = """
         #expect(chain.methods == nil)
         #expect(chain.methods?.allows("debug_traceCall") ?? true)
         #expect(chain.upstreams[0].ws == nil && chain.upstreams[0].maxRps == nil && chain.upstreams[0].headers.isEmpty)
+        #expect(!chain.upstreams[0].http2, "HTTP/1.1 unless asked")
+    }
+
+    @Test func protocolHTTP2IsReadAndWrongOrClashingValuesAreNamed() throws {
+        let yaml = { (fields: String) in
+            """
+            chains:
+              - name: eth
+                chainId: 1
+                upstreams:
+                  - id: a
+                    url: https://a.example/rpc
+                    labels: { provider: alpha, cloud: aws, region: us-east-1 }
+            \(fields)
+            """
+        }
+        #expect(try parse(yaml("        protocol: http2")).chains[0].upstreams[0].http2)
+        #expect(try !parse(yaml("        protocol: http1")).chains[0].upstreams[0].http2)
+        let wrong = errors(yaml("        protocol: h3"))
+        #expect(wrong.map(\.path) == ["chains[0].upstreams[0].protocol"] && wrong[0].message.contains("http1 (the default) or http2"), "\(wrong)")
+        let clash = errors(yaml("        protocol: http2\n        pipeline: 8"))
+        #expect(clash.map(\.path) == ["chains[0].upstreams[0].pipeline"], "\(clash)")
     }
 
     @Test func burstDefaultsToRPSAndPriorityToNormal() throws {

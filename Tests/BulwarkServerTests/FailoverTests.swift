@@ -21,6 +21,26 @@ import Failsafe
         #expect(report.inconsistent.isEmpty, "\(fault): \(report.inconsistent.prefix(3))")
     }
 
+    /// The same with every upstream spoken to over HTTP/2 (`protocol: http2`): calls and head
+    /// polls are streams, and a domain that fails (closed connections, stalled or reset streams,
+    /// garbage answers) is as invisible as over HTTP/1.1.
+    @Test(arguments: [Fault.down, .stall, .flaky(probability: 1), .garbage])
+    func domainFailureIsInvisibleOverHTTP2(fault: Fault) async throws {
+        let harness = try await GatewayHarness.start(tune: { routing in
+            for index in routing.upstreams.indices { routing.upstreams[index].http2 = true }
+        })
+        defer { Task { await harness.stop() } }
+        try await harness.failUSEast(fault)
+        try await Task.sleep(for: .milliseconds(300))
+        let report = await clientLoop(harness, total: 1000)
+        #expect(report.calls == 1000)
+        #expect(report.failures.isEmpty, "\(fault): \(report.failures.count) failed, first: \(report.failures.first ?? "")")
+        #expect(report.inconsistent.isEmpty, "\(fault): \(report.inconsistent.prefix(3))")
+        let healthy = harness.simnet.faces.filter { $0.fault == .none }
+        #expect(healthy.allSatisfy { $0.requestsReceived > 0 && $0.http2RequestsReceived == $0.requestsReceived },
+                "every request reached the upstreams as HTTP/2: \(healthy.map { ($0.id, $0.http2RequestsReceived, $0.requestsReceived) })")
+    }
+
     @Test func allUpstreamsDownGivesReasonsWithinTheDeadline() async throws {
         var limits = GatewayLimits()
         limits.requestTimeout = .seconds(3)

@@ -141,6 +141,25 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(3), "failed at once, not at the deadline")
     }
 
+    /// The upstream restarts (its connections close): the next call opens a new connection and is answered.
+    @Test func anUpstreamRestartCostsNoCall() async throws {
+        let server = LoopbackHTTPServer(port: 0) { request in
+            guard let call = try? JSONValue.parse(request.body), case .number(let id)? = call["id"] else { return .json("{}", status: .badRequest) }
+            return .json(EchoUpstream.answer(Int(id)))
+        }
+        let port = try await server.start()
+        defer { Task { await server.stop() } }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { Task { try? await group.shutdownGracefully() } }
+        let transport = try Self.transport("http://127.0.0.1:\(port)/", group: group)
+        #expect(await PipeliningTests.sendInOneTurn(transport, ids: [1]).map { try? $0.get() } == [1])
+        await server.stop()
+        try await server.start()
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await PipeliningTests.sendInOneTurn(transport, ids: [2, 3]).map { try? $0.get() } == [2, 3])
+        #expect(await transport.connectionsOpened() == 2 && server.connectionsAccepted == 2)
+    }
+
     @Test func nothingListeningIsRefused() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { Task { try? await group.shutdownGracefully() } }
