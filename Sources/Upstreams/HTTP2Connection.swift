@@ -74,9 +74,13 @@ final class HTTP2Connection: @unchecked Sendable {
     }
 
     private func open(_ request: LoopPool.Request, on multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
-        let stream = NIOLoopBound(HTTP2Call(request: request, connection: self, headers: requestHeaders, maxResponseBytes: maxResponseBytes),
-                                  eventLoop: eventLoop)
-        multiplexer.createStreamChannel(promise: nil) { channel in
+        let call = HTTP2Call(request: request, connection: self, headers: requestHeaders, maxResponseBytes: maxResponseBytes, eventLoop: eventLoop)
+        let stream = NIOLoopBound(call, eventLoop: eventLoop)
+        let created = eventLoop.makePromise(of: Channel.self)
+        created.futureResult.whenFailure { error in
+            stream.value.streamNotOpened(UpstreamTransportError(.connectionClosed, "no HTTP/2 stream could be opened: \(type(of: error))"))
+        }
+        multiplexer.createStreamChannel(promise: created) { channel in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(stream.value) }
         }
     }
@@ -213,19 +217,31 @@ private final class HTTP2Call: ChannelInboundHandler {
     private var body: ByteBuffer?
     private var done = false
     private var timeout: Scheduled<Void>?
+    /// The stream's place in its channel's pipeline, once it has one.
+    private var context: ChannelHandlerContext?
 
-    init(request: LoopPool.Request, connection: HTTP2Connection, headers: HPACKHeaders, maxResponseBytes: Int) {
+    /// The call's deadline runs from now, whether or not its stream opens.
+    init(request: LoopPool.Request, connection: HTTP2Connection, headers: HPACKHeaders, maxResponseBytes: Int, eventLoop: any EventLoop) {
         self.request = request
         self.connection = connection
         self.headers = headers
         self.maxResponseBytes = maxResponseBytes
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        timeout = eventLoop.scheduleTask(deadline: request.deadline) {
+            bound.value.end(.failure(UpstreamTransportError(.timeout, "no answer before the deadline")))
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// The stream could not be opened (the connection closed or went away meanwhile).
+    func streamNotOpened(_ error: UpstreamTransportError) {
+        end(.failure(error))
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let bound = NIOLoopBound((call: self, context: context), eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(deadline: request.deadline) {
-            bound.value.call.end(.failure(UpstreamTransportError(.timeout, "no answer before the deadline")), context: bound.value.context)
-        }
         var headers = self.headers
         headers.add(name: "content-length", value: String(request.body.readableBytes))
         context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
@@ -238,7 +254,7 @@ private final class HTTP2Call: ChannelInboundHandler {
         case .headers(let frame):
             if status == nil {
                 guard let text = frame.headers.first(name: ":status"), let code = Int(text) else {
-                    return end(.failure(UpstreamTransportError(.invalidResponse, "an HTTP/2 answer without a :status")), context: context)
+                    return end(.failure(UpstreamTransportError(.invalidResponse, "an HTTP/2 answer without a :status")))
                 }
                 // 1xx heads are informational; the answer's own head follows.
                 if code >= 200 {
@@ -246,47 +262,46 @@ private final class HTTP2Call: ChannelInboundHandler {
                     for (name, value, _) in frame.headers where !name.hasPrefix(":") { responseHeaders.append((name, value)) }
                 }
             }
-            if frame.endStream { complete(context: context) }
+            if frame.endStream { complete() }
         case .data(let frame):
             guard status != nil, case .byteBuffer(var part) = frame.data else {
-                return end(.failure(UpstreamTransportError(.invalidResponse, "HTTP/2 data before the answer's head")), context: context)
+                return end(.failure(UpstreamTransportError(.invalidResponse, "HTTP/2 data before the answer's head")))
             }
             if (body?.readableBytes ?? 0) + part.readableBytes > maxResponseBytes {
-                return end(.failure(UpstreamTransportError(.responseTooLarge, "answer larger than \(maxResponseBytes) bytes")), context: context)
+                return end(.failure(UpstreamTransportError(.responseTooLarge, "answer larger than \(maxResponseBytes) bytes")))
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
-            if frame.endStream { complete(context: context) }
+            if frame.endStream { complete() }
         case .rstStream(let code):
-            end(.failure(UpstreamTransportError(.connectionClosed, "the upstream reset the stream (\(code))")), context: context)
+            end(.failure(UpstreamTransportError(.connectionClosed, "the upstream reset the stream (\(code))")))
         default:
             break
         }
     }
 
-    private func complete(context: ChannelHandlerContext) {
+    private func complete() {
         guard let status else {
-            return end(.failure(UpstreamTransportError(.invalidResponse, "the stream ended without an answer")), context: context)
+            return end(.failure(UpstreamTransportError(.invalidResponse, "the stream ended without an answer")))
         }
-        end(.success(UpstreamHTTPResponse(status: status, headers: HTTPHeaderLines(responseHeaders), body: body ?? ByteBuffer())), context: context)
+        end(.success(UpstreamHTTPResponse(status: status, headers: HTTPHeaderLines(responseHeaders), body: body ?? ByteBuffer())))
     }
 
     /// Hands the result over once; the stream is closed unless the upstream ended it.
-    private func end(_ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, context: ChannelHandlerContext) {
+    private func end(_ result: Result<UpstreamHTTPResponse, UpstreamTransportError>) {
         guard !done else { return }
         done = true
         timeout?.cancel()
         timeout = nil
-        if case .failure = result { context.close(promise: nil) }
+        if case .failure = result { context?.close(promise: nil) }
         connection.finished(request, result, answered: status != nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        end(.failure(UpstreamTransportError(.connectionClosed, status == nil ? "stream closed before an answer" : "stream closed during the answer")),
-            context: context)
+        end(.failure(UpstreamTransportError(.connectionClosed, status == nil ? "stream closed before an answer" : "stream closed during the answer")))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        end(.failure(UpstreamTransportError(.connectionClosed, "HTTP/2 stream error: \(type(of: error))")), context: context)
+        end(.failure(UpstreamTransportError(.connectionClosed, "HTTP/2 stream error: \(type(of: error))")))
     }
 }

@@ -20,6 +20,14 @@ import Testing
         return try UpstreamTransport(url: url, configuration: configuration, group: group)
     }
 
+    /// An upstream answering each call with its id as the result, unless `reply` has another answer for it.
+    static func echoServer(_ reply: @escaping @Sendable (_ id: Int) -> HTTPReply? = { _ in nil }) -> LoopbackHTTPServer {
+        LoopbackHTTPServer(port: 0) { request in
+            guard let call = try? JSONValue.parse(request.body), case .number(let id)? = call["id"] else { return .json("{}", status: .badRequest) }
+            return reply(Int(id)) ?? .json(EchoUpstream.answer(Int(id)))
+        }
+    }
+
     @Test func concurrentCallsAreStreamsOfOneConnection() async throws {
         let seen = Mutex<(http2: Int, http1: Int, authorized: Int)>((0, 0, 0))
         let server = LoopbackHTTPServer(port: 0) { request in
@@ -65,10 +73,7 @@ import Testing
     }
 
     @Test func aStalledStreamTimesOutAndTheConnectionGoesOn() async throws {
-        let server = LoopbackHTTPServer(port: 0) { request in
-            guard let call = try? JSONValue.parse(request.body), case .number(let id)? = call["id"] else { return .json("{}", status: .badRequest) }
-            return id == 1 ? .stall : .json(EchoUpstream.answer(Int(id)))
-        }
+        let server = Self.echoServer { $0 == 1 ? .stall : nil }
         let port = try await server.start()
         defer { Task { await server.stop() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -85,10 +90,7 @@ import Testing
     }
 
     @Test func anAnswerCutShortFailsOnlyItsOwnCall() async throws {
-        let server = LoopbackHTTPServer(port: 0) { request in
-            guard let call = try? JSONValue.parse(request.body), case .number(let id)? = call["id"] else { return .json("{}", status: .badRequest) }
-            return id == 2 ? .cutMidBody(body: EchoUpstream.answer(2), reset: false) : .json(EchoUpstream.answer(Int(id)))
-        }
+        let server = Self.echoServer { $0 == 2 ? .cutMidBody(body: EchoUpstream.answer(2), reset: false) : nil }
         let port = try await server.start()
         defer { Task { await server.stop() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -143,10 +145,7 @@ import Testing
 
     /// The upstream restarts (its connections close): the next call opens a new connection and is answered.
     @Test func anUpstreamRestartCostsNoCall() async throws {
-        let server = LoopbackHTTPServer(port: 0) { request in
-            guard let call = try? JSONValue.parse(request.body), case .number(let id)? = call["id"] else { return .json("{}", status: .badRequest) }
-            return .json(EchoUpstream.answer(Int(id)))
-        }
+        let server = Self.echoServer()
         let port = try await server.start()
         defer { Task { await server.stop() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
