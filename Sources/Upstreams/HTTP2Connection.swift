@@ -2,7 +2,6 @@ import HTTPWire
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
-import NIOPosix
 import NIOSSL
 import NIOTLS
 
@@ -25,7 +24,9 @@ final class HTTP2Connection: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     private var state: State = .connecting(waiting: [])
+    /// Set up by `configure`; the streams are opened on it once the connection is open.
     private var channel: Channel?
+    private var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
     /// Streams opened and not finished.
     private(set) var inFlight = 0
     /// Takes new streams: not closed, and no GOAWAY from the upstream.
@@ -69,7 +70,7 @@ final class HTTP2Connection: @unchecked Sendable {
         case .closed:
             inFlight -= 1
             pool?.http2Finished(request, .failure(UpstreamTransportError(.connectionClosed, "connection closed before the request was sent")),
-                                on: self, sent: false)
+                                on: self, answered: false)
         }
     }
 
@@ -88,45 +89,25 @@ final class HTTP2Connection: @unchecked Sendable {
     /// A stream ended with `result` (`answered`: the upstream sent at least the head of an answer).
     func finished(_ request: LoopPool.Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, answered: Bool) {
         inFlight -= 1
-        pool?.http2Finished(request, result, on: self, sent: answered)
+        pool?.http2Finished(request, result, on: self, answered: answered)
     }
 
-    /// Connects to `endpoint` (TLS with `sslContext`), then opens the waiting requests' streams.
-    func connect(endpoint: UpstreamEndpoint, sslContext: NIOSSLContext?, timeout: TimeAmount) {
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let connection = bound.value
-                    if let sslContext {
-                        let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
-                        try channel.pipeline.syncOperations.addHandler(tls)
-                    }
-                    let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
-                    ) { inbound in inbound.close() }  // an upstream does not open streams of its own
-                    try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionWatcher(connection: connection))
-                    connection.channel = channel
-                    connection.multiplexer = multiplexer
-                }
-            }
-            .connect(host: endpoint.host, port: endpoint.port)
-            .whenComplete { connected in
-                let connection = bound.value
-                switch connected {
-                case .success:
-                    // Over TLS the streams go out once ALPN picked h2 (`tlsAgreed`).
-                    if sslContext == nil { connection.opened() }
-                case .failure(let error):
-                    connection.fail(LoopPool.classifyConnectError(error))
-                }
-            }
+    /// Sets up HTTP/2 on `channel` (behind TLS, if any), as it is being opened.
+    func configure(_ channel: Channel) throws {
+        multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()
+        ) { inbound in inbound.close() }  // an upstream does not open streams of its own
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionWatcher(connection: self))
+        self.channel = channel
     }
 
-    /// Set by the channel initializer; used once the connection is open.
-    private var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
+    /// The channel opened, or could not be. Over TLS the streams go out once ALPN picked h2 (`tlsAgreed`).
+    func connected(_ result: Result<Void, any Error>, overTLS: Bool) {
+        switch result {
+        case .success: if !overTLS { opened() }
+        case .failure(let error): fail(LoopPool.classifyConnectError(error))
+        }
+    }
 
     /// Connected (and, over TLS, HTTP/2 agreed): the waiting requests go out.
     func opened() {
@@ -159,7 +140,7 @@ final class HTTP2Connection: @unchecked Sendable {
         pool?.http2GoingAway(self)
         for request in waiting {
             inFlight -= 1
-            pool?.http2Finished(request, .failure(error), on: self, sent: false)
+            pool?.http2Finished(request, .failure(error), on: self, answered: false)
         }
         channel?.close(promise: nil)
     }

@@ -246,20 +246,24 @@ final class LoopPool: @unchecked Sendable {
     /// A stream on this loop's HTTP/2 connection, opened first when there is none taking streams.
     private func sendOverHTTP2(_ request: Request) {
         if let connection = http2, connection.accepting { return connection.send(request) }
-        let timeout = min(TimeAmount(configuration.connectTimeout), request.deadline - .now())
-        guard timeout > .zero else { return request.then(.failure(UpstreamTransportError(.timeout, "no time left to connect"))) }
+        guard let timeout = connectTimeout(before: request.deadline) else {
+            return request.then(.failure(UpstreamTransportError(.timeout, "no time left to connect")))
+        }
         let connection = HTTP2Connection(eventLoop: eventLoop, pool: self, requestHeaders: http2Headers,
                                          maxResponseBytes: configuration.maxResponseBytes)
         http2 = connection
-        opened += 1
         connection.send(request)
-        connection.connect(endpoint: endpoint, sslContext: sslContext, timeout: timeout)
+        let bound = NIOLoopBound(connection, eventLoop: eventLoop)
+        let overTLS = sslContext != nil
+        openChannel(timeout: timeout) { channel in try bound.value.configure(channel) }
+            .whenComplete { bound.value.connected($0.map { _ in () }, overTLS: overTLS) }
     }
 
     /// A stream ended. One that failed before the upstream answered anything, on a connection
     /// that went away (closed, GOAWAY, reset), goes once more on a new connection while time is left.
-    func http2Finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, on connection: HTTP2Connection, sent: Bool) {
-        if request.retry, !sent, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < request.deadline {
+    func http2Finished(_ request: Request, _ result: Result<UpstreamHTTPResponse, UpstreamTransportError>, on connection: HTTP2Connection,
+                       answered: Bool) {
+        if request.retry, !answered, case .failure(let failure) = result, failure.kind == .connectionClosed, NIODeadline.now() < request.deadline {
             return sendOverHTTP2(request.onNewConnection)
         }
         request.then(result)
@@ -330,27 +334,11 @@ final class LoopPool: @unchecked Sendable {
     /// Opens `connection`'s channel and writes the requests it took meanwhile; they fail with
     /// the reason when it cannot be opened.
     private func connect(_ connection: UpstreamConnection, deadline: NIODeadline) {
-        let timeout = min(TimeAmount(configuration.connectTimeout), deadline - .now())
-        guard timeout > .zero else {
+        guard let timeout = connectTimeout(before: deadline) else {
             return connection.failAll { _ in UpstreamTransportError(.timeout, "no time left to connect") }
         }
-        opened += 1
-        let endpoint = self.endpoint
-        let sslContext = self.sslContext
         let handler = NIOLoopBound(connection, eventLoop: eventLoop)
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
-                        let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
-                        try channel.pipeline.syncOperations.addHandler(tls)
-                    }
-                    try channel.pipeline.syncOperations.addHandler(handler.value)
-                }
-            }
-            .connect(host: endpoint.host, port: endpoint.port)
+        openChannel(timeout: timeout) { channel in try channel.pipeline.syncOperations.addHandler(handler.value) }
             .whenComplete { connected in
                 let connection = handler.value
                 switch connected {
@@ -364,6 +352,33 @@ final class LoopPool: @unchecked Sendable {
                     connection.failAll { _ in failure }
                 }
             }
+    }
+
+    /// How long a new connection may take to open for a request due by `deadline`; nil: no time left.
+    private func connectTimeout(before deadline: NIODeadline) -> TimeAmount? {
+        let timeout = min(TimeAmount(configuration.connectTimeout), deadline - .now())
+        return timeout > .zero ? timeout : nil
+    }
+
+    /// Opens a channel to the upstream from this loop (no Nagle; TLS first for https), with the
+    /// protocol's handlers added by `configure` behind it.
+    private func openChannel(timeout: TimeAmount, configure: @escaping @Sendable (Channel) throws -> Void) -> EventLoopFuture<Channel> {
+        opened += 1
+        let endpoint = self.endpoint
+        let sslContext = self.sslContext
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: endpoint.host.contains(":") ? nil : endpoint.host)
+                        try channel.pipeline.syncOperations.addHandler(tls)
+                    }
+                    try configure(channel)
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
     }
 
     static func classifyConnectError(_ error: any Error) -> UpstreamTransportError {

@@ -36,17 +36,9 @@ let minimalYAML = """
     }
 
     @Test func protocolHTTP2IsReadAndWrongOrClashingValuesAreNamed() throws {
+        // `fields` added to the first upstream of the minimal configuration.
         let yaml = { (fields: String) in
-            """
-            chains:
-              - name: eth
-                chainId: 1
-                upstreams:
-                  - id: a
-                    url: https://a.example/rpc
-                    labels: { provider: alpha, cloud: aws, region: us-east-1 }
-            \(fields)
-            """
+            minimalYAML.replacingOccurrences(of: "region: us-east-1 }", with: "region: us-east-1 }\n" + fields)
         }
         #expect(try parse(yaml("        protocol: http2")).chains[0].upstreams[0].http2)
         #expect(try !parse(yaml("        protocol: http1")).chains[0].upstreams[0].http2)
