@@ -154,7 +154,7 @@ public final class Gateway: Sendable {
         let chain: GatewayChain
         let calls: Calls
         let client: GatewayClient
-        let deadline: ContinuousClock.Instant
+        let deadline: MonotonicClock.Instant
     }
 
     /// What to do with a request body: answer at once (an error, a local answer, a hit in
@@ -184,7 +184,7 @@ public final class Gateway: Sendable {
         guard body.readableBytes <= limits.maxBodyBytes else {
             return .respond(Self.error(.init(code: -32600, httpStatus: 413, message: "request too large", data: .string("the body is \(body.readableBytes) bytes; this gateway accepts at most \(limits.maxBodyBytes)"))))
         }
-        let deadline = ContinuousClock.now + limits.requestTimeout
+        let deadline = MonotonicClock.now + limits.requestTimeout
         // The usual body, one valid call, is read as members: no dictionary, params and id kept as written.
         let view = body.readableBytesView
         // (A batch is not tried as an object: the failed attempt would cost an error message.)
@@ -234,13 +234,13 @@ public final class Gateway: Sendable {
     }
 
     /// `prepare` for one valid call.
-    private func prepare(_ call: RPCCall, chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant) -> Step {
+    private func prepare(_ call: RPCCall, chain: GatewayChain, client: GatewayClient, deadline: MonotonicClock.Instant) -> Step {
         if let refusal = overRateLimit(client, calls: 1) { return .respond(refusal) }
-        let start = ContinuousClock.now
+        let start = MonotonicClock.now
         guard let outcome = triage(call, chain: chain, client: client) else {
             return .execute(PendingRequest(chain: chain, calls: .single(call), client: client, deadline: deadline))
         }
-        metrics.record(chain: chain, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+        metrics.record(chain: chain, method: call.method, outcome: outcome, latency: MonotonicClock.now - start)
         return .respond(response(call, outcome, chain: chain))
     }
 
@@ -290,7 +290,7 @@ public final class Gateway: Sendable {
         case .batch(let items):
             finishBatch(items, chain: request.chain, client: request.client, deadline: request.deadline, then: then)
         case .single(let call):
-            let start = ContinuousClock.now
+            let start = MonotonicClock.now
             request.chain.router.execute(call, deadline: request.deadline, priority: request.client.priority) { outcome in
                 self.executed(call, outcome, chain: request.chain, client: request.client, since: start)
                 then(self.response(call, outcome, chain: request.chain))
@@ -351,9 +351,9 @@ public final class Gateway: Sendable {
                 return .answered(BatchAnswer(element: .text(error.responseJSON(id: error.id)), cache: .miss,
                                              verified: chain.router.verificationStatus(method: "", outcome: .failed(error))))
             }
-            let start = ContinuousClock.now
+            let start = MonotonicClock.now
             guard let outcome = triage(call, chain: chain, client: client) else { return .pending(call) }
-            metrics.record(chain: chain, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+            metrics.record(chain: chain, method: call.method, outcome: outcome, latency: MonotonicClock.now - start)
             return .answered(Self.batchAnswer(call, outcome, chain: chain))
         }
     }
@@ -364,7 +364,7 @@ public final class Gateway: Sendable {
     }
 
     /// Makes the calls still pending, concurrently (see `ChainRouter.executeBatch`), and writes the batch's answer.
-    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, client: GatewayClient, deadline: ContinuousClock.Instant,
+    private func finishBatch(_ items: [BatchItem], chain: GatewayChain, client: GatewayClient, deadline: MonotonicClock.Instant,
                              then: @escaping @Sendable (EdgeResponse) -> Void) {
         var answered: [BatchAnswer] = []
         answered.reserveCapacity(items.count)
@@ -378,7 +378,7 @@ public final class Gateway: Sendable {
                 pending.append((position, call))
             }
         }
-        let start = ContinuousClock.now
+        let start = MonotonicClock.now
         chain.router.executeBatch(pending.map(\.call), deadline: deadline, priority: client.priority) { [answered, pending] outcomes in
             var answers = answered
             for ((position, call), outcome) in zip(pending, outcomes) {
@@ -399,9 +399,9 @@ public final class Gateway: Sendable {
     }
 
     /// Counts a call made (or shed) for its client and its chain.
-    private func executed(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain, client: GatewayClient, since start: ContinuousClock.Instant) {
+    private func executed(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain, client: GatewayClient, since start: MonotonicClock.Instant) {
         if case .failed(let error) = outcome, error.isShed { client.shed.increment() } else { client.answered.increment() }
-        metrics.record(chain: chain, method: call.method, outcome: outcome, latency: ContinuousClock.now - start)
+        metrics.record(chain: chain, method: call.method, outcome: outcome, latency: MonotonicClock.now - start)
     }
 
     static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {

@@ -12,7 +12,7 @@ public final class GatewayClient: Sendable {
     let key: [UInt8]
     /// `rps` and `burst`, when the client has a rate limit.
     let rateLimit: TokenBucketConfiguration?
-    private let bucket: Mutex<TokenBucket<ContinuousClock>?>
+    private let bucket: Mutex<TokenBucket<MonotonicClock>?>
     let allows: @Sendable (String) -> Bool
     /// `bulwark_client_calls_total{client, priority, result}`: answered (at once or by the upstreams), rate_limited, shed, not_allowed.
     let answered: Counter
@@ -40,7 +40,7 @@ public final class GatewayClient: Sendable {
     public static let anonymous = GatewayClient(key: "", name: "anonymous")
 
     /// Takes one token per call; nil when they were there, else how long until they will be.
-    func overRateLimit(calls: Int, now: ContinuousClock.Instant) -> Duration? {
+    func overRateLimit(calls: Int, now: MonotonicClock.Instant) -> Duration? {
         bucket.withLock { bucket in
             guard bucket != nil else { return nil }
             if bucket!.tryAcquire(now: now, tokens: Double(calls)) { return nil }

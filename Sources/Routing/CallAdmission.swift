@@ -4,11 +4,11 @@ import Synchronization
 /// A chain's admission of calls to its upstreams by the caller's priority (`PriorityAdmission`):
 /// consulted only for calls about to go upstream — never for cache hits or local answers.
 final class CallAdmission: Sendable {
-    private let admission = Mutex(PriorityAdmission<ContinuousClock>())
+    private let admission = Mutex(PriorityAdmission<MonotonicClock>())
 
     /// Sheds nothing without a known limit, nor with no capacity at all (then the call finds no
     /// upstream, and a stale answer or -32010 says so better than a 429).
-    func admit(_ priority: Priority, capacity: Double?) -> PriorityAdmission<ContinuousClock>.Decision {
+    func admit(_ priority: Priority, capacity: Double?) -> PriorityAdmission<MonotonicClock>.Decision {
         guard let capacity, capacity > 0 else { return .admit }
         return admission.withLock { $0.admit(priority, capacity: capacity, now: .now) }
     }

@@ -20,7 +20,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// What the router knows of one upstream.
     struct UpstreamState: Sendable {
-        var health: UpstreamHealth<ContinuousClock>
+        var health: UpstreamHealth<MonotonicClock>
         var head: UInt64?
         /// Hash of the upstream's head block, as of the last poll.
         var headHash: String?
@@ -32,18 +32,18 @@ public final class ChainRouter: Service, Sendable {
         var successes = 0
         var failures = 0
         /// Verified mode: excluded until then after an answer failed verification.
-        var lyingUntil: ContinuousClock.Instant?
+        var lyingUntil: MonotonicClock.Instant?
         var verifiedAnswers = 0
         var failedVerifications = 0
 
-        func isLying(now: ContinuousClock.Instant) -> Bool { lyingUntil.map { now < $0 } ?? false }
+        func isLying(now: MonotonicClock.Instant) -> Bool { lyingUntil.map { now < $0 } ?? false }
     }
 
     struct State: Sendable {
         var upstreams: [UpstreamState]
         var consensus: ConsensusHead<Int, String>?
         /// When an upstream last answered a head poll; the consensus head is current until `headFreshness` after it.
-        var lastHeadAnswer: ContinuousClock.Instant?
+        var lastHeadAnswer: MonotonicClock.Instant?
         /// The highest `finalized` block two failure domains agree on.
         var finalized: UInt64?
         var polls = 0
@@ -52,7 +52,7 @@ public final class ChainRouter: Service, Sendable {
         /// `candidatesAt`: computing them walks latency windows, too much for every call.
         /// Admission stays exact (`admit`); a failure or a head poll refreshes them at once.
         var candidates: [Candidate] = []
-        var candidatesAt: ContinuousClock.Instant?
+        var candidatesAt: MonotonicClock.Instant?
         /// The median of the upstreams' recent p95s, as of `candidatesAt`.
         var typicalLatency: Duration?
         /// What `capacity` reports, as of `candidatesAt`.
@@ -79,7 +79,7 @@ public final class ChainRouter: Service, Sendable {
     /// head poll, in nanoseconds since `startedAt` (`Int64.min`: never).
     private let publishedHeads = Atomic<WordPair>(WordPair(first: .max, second: .max))
     private let lastHeadAnswerNanoseconds = Atomic<Int64>(.min)
-    private let startedAt = ContinuousClock.now
+    private let startedAt = MonotonicClock.now
     private let requestIds = Atomic<Int>(0)
     let upstreamIds: [String]
     /// Calls in flight by method and parameters, with the calls waiting for their answer:
@@ -170,7 +170,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// Answers one call before `deadline`. A call that must go upstream while their capacity is
     /// short may be shed for its `priority` (429, -32005).
-    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant, priority: Priority = .normal) async -> CallOutcome {
+    public func execute(_ call: RPCCall, deadline: MonotonicClock.Instant, priority: Priority = .normal) async -> CallOutcome {
         if let local = localAnswer(call) { return local }
         if call.method == "eth_sendRawTransaction" {
             if let shed = shed(priority) { return shed }
@@ -204,7 +204,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// `execute`, handing the answer to `then` (on an event loop): a call that is only forwarded
     /// (no cache to consult or fill, no verification) runs without a task.
-    public func execute(_ call: RPCCall, deadline: ContinuousClock.Instant, priority: Priority = .normal,
+    public func execute(_ call: RPCCall, deadline: MonotonicClock.Instant, priority: Priority = .normal,
                         then: @escaping @Sendable (CallOutcome) -> Void) {
         if let local = localAnswer(call) { return then(local) }
         if call.method != "eth_sendRawTransaction" {
@@ -231,7 +231,7 @@ public final class ChainRouter: Service, Sendable {
     /// that are only forwarded go to an upstream that takes batches (`maxBatch`) as one
     /// JSON-RPC batch, each coalesced with an identical call already on its way; every other
     /// call is made as `execute` makes it.
-    public func executeBatch(_ calls: [RPCCall], deadline: ContinuousClock.Instant, priority: Priority = .normal,
+    public func executeBatch(_ calls: [RPCCall], deadline: MonotonicClock.Instant, priority: Priority = .normal,
                              then: @escaping @Sendable ([CallOutcome]) -> Void) {
         let join = BatchJoin(count: calls.count, then: then)
         var batched: [(position: Int, call: RPCCall)] = []
@@ -349,7 +349,7 @@ public final class ChainRouter: Service, Sendable {
         guard heads.first != .max else { return (nil, nil) }
         let head = UInt64(heads.first)
         let last = lastHeadAnswerNanoseconds.load(ordering: .acquiring)
-        guard last != .min, ContinuousClock.now - startedAt - .nanoseconds(last) <= configuration.headFreshness else { return (head, nil) }
+        guard last != .min, MonotonicClock.now - startedAt - .nanoseconds(last) <= configuration.headFreshness else { return (head, nil) }
         return (head, CachePolicy.Chain(head: head, finalized: UInt64(heads.second)))
     }
 
@@ -366,7 +366,7 @@ public final class ChainRouter: Service, Sendable {
     /// a third region and takes the majority (SPEC section 3, -32012 otherwise). Votes count
     /// per cloud region, not per provider: providers behind one misbehaving region (a shared
     /// load balancer, a bad snapshot) must not outvote the rest.
-    private func crossChecked(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    private func crossChecked(_ call: RPCCall, deadline: MonotonicClock.Instant) async -> CallOutcome {
         func region(_ index: Int) -> String { upstreams[index].spec.domain.cloud + "/" + upstreams[index].spec.domain.region }
         var votes: [(upstream: Int, outcome: CallOutcome)] = []
         var excluded: Set<Int> = []
@@ -438,13 +438,13 @@ public final class ChainRouter: Service, Sendable {
 
     /// Joins an identical call already in flight, or makes it while later identical calls wait
     /// for its answer. The call that makes it keeps its answer in the cache (`caching`).
-    private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
+    private func coalesced(_ call: RPCCall, deadline: MonotonicClock.Instant, caching: Caching?) async -> CallOutcome {
         await withCheckedContinuation { continuation in
             coalesced(call, deadline: deadline, caching: caching) { continuation.resume(returning: $0) }
         }
     }
 
-    private func coalesced(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
+    private func coalesced(_ call: RPCCall, deadline: MonotonicClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
         let call = call.withParamsText()
         let key = CoalescingKey(call)
         guard inFlight.withLock({ Self.claim(key, in: &$0, orWait: then, metrics: metrics) }) else { return }
@@ -455,13 +455,13 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// `make`, without a task when the call is only forwarded.
-    private func make(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
+    private func make(_ call: RPCCall, deadline: MonotonicClock.Instant, caching: Caching?, then: @escaping @Sendable (CallOutcome) -> Void) {
         if caching == nil && isOnlyForwarded(call.method) { return forward(call, deadline: deadline, then: then) }
         Task { then(await make(call, deadline: deadline, caching: caching)) }
     }
 
     /// Asks the upstreams (verifying or cross-checking where configured) and keeps the answer.
-    private func make(_ call: RPCCall, deadline: ContinuousClock.Instant, caching: Caching?) async -> CallOutcome {
+    private func make(_ call: RPCCall, deadline: MonotonicClock.Instant, caching: Caching?) async -> CallOutcome {
         let outcome: CallOutcome
         if trustedHeaders != nil, Self.verifiableMethods.contains(call.method) {
             outcome = await verified(call, deadline: deadline)
@@ -484,14 +484,14 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// Answers `call` from the upstreams (see `ForwardedCall`); `only`: just these upstreams.
-    func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
+    func forward(_ call: RPCCall, deadline: MonotonicClock.Instant, only: Set<Int>? = nil) async -> CallOutcome {
         await withCheckedContinuation { continuation in
             forward(call, deadline: deadline, only: only) { continuation.resume(returning: $0) }
         }
     }
 
     /// Answers `call` from the upstreams and hands the answer to `then`, on an event loop.
-    func forward(_ call: RPCCall, deadline: ContinuousClock.Instant, only: Set<Int>? = nil, then: @escaping @Sendable (CallOutcome) -> Void) {
+    func forward(_ call: RPCCall, deadline: MonotonicClock.Instant, only: Set<Int>? = nil, then: @escaping @Sendable (CallOutcome) -> Void) {
         guard let first = upstreams.first else { return then(.failed(.noUpstream([]))) }
         ForwardedCall(call, router: self, deadline: deadline, only: only, loop: first.transport.group.any(), completion: then).start()
     }
@@ -519,7 +519,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// Records held-back errors against their upstreams (`blame`) or as no verdict.
     func settle(_ heldBack: [(index: Int, value: [UInt8], failure: UpstreamFailure)], blame: Bool) {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         for entry in heldBack {
             if blame {
                 record(entry.index, failure: entry.failure)
@@ -532,7 +532,7 @@ public final class ChainRouter: Service, Sendable {
     /// Sends a transaction to upstreams in at least `broadcastDomains` failure domains (every
     /// available one, in fact) and answers with its hash as soon as one accepted it.
     /// "already known" counts as accepted.
-    private func broadcast(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    private func broadcast(_ call: RPCCall, deadline: MonotonicClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params, let raw = params.first?.stringValue, let bytes = try? Hex.decode(raw), !bytes.isEmpty else {
             return await forward(call, deadline: deadline)
         }
@@ -543,16 +543,16 @@ public final class ChainRouter: Service, Sendable {
                                       reason: "no upstream of chain '\(configuration.chainName)' is available to send the transaction"))
         }
         let body = call.upstreamBody(id: nextRequestId())
-        let timeout = min(configuration.attemptTimeout, deadline - ContinuousClock.now)
+        let timeout = min(configuration.attemptTimeout, deadline - MonotonicClock.now)
         let results = await withTaskGroup(of: (Int, UpstreamReply, Duration).self) { group in
             for index in targets {
                 let upstream = upstreams[index]
                 group.addTask {
-                    let start = ContinuousClock.now
+                    let start = MonotonicClock.now
                     do {
-                        return (index, ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout), method: call.method), ContinuousClock.now - start)
+                        return (index, ReplyClassifier.classify(try await upstream.transport.post(body, timeout: timeout), method: call.method), MonotonicClock.now - start)
                     } catch {
-                        return (index, .upstreamFailure(Self.failure(from: error, timeout: timeout)), ContinuousClock.now - start)
+                        return (index, .upstreamFailure(Self.failure(from: error, timeout: timeout)), MonotonicClock.now - start)
                     }
                 }
             }
@@ -603,7 +603,7 @@ public final class ChainRouter: Service, Sendable {
     /// (`block`, or else the consensus head), alternating failure domains, spread by
     /// power-of-two choices over their scores.
     func plan(block: UInt64? = nil) -> [Int] {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { state in order(&state, block: block, now: now) }
     }
 
@@ -617,7 +617,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     func planRound(block: UInt64?) -> RoundPlan {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { state in
             let order = order(&state, block: block, now: now)
             guard let first = order.first else { return RoundPlan(order: order) }
@@ -627,7 +627,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// `plan`, inside the lock.
-    private func order(_ state: inout State, block: UInt64?, now: ContinuousClock.Instant) -> [Int] {
+    private func order(_ state: inout State, block: UInt64?, now: MonotonicClock.Instant) -> [Int] {
         refreshCandidates(&state, now: now)
         let candidates = state.upstreams.indices.map { index in
             // Heads are known as of the last poll, so near the consensus head an upstream within
@@ -660,7 +660,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// Recomputes the upstreams' scores, availability and the chain's capacity when they are older than `candidateRefresh`.
-    private func refreshCandidates(_ state: inout State, now: ContinuousClock.Instant) {
+    private func refreshCandidates(_ state: inout State, now: MonotonicClock.Instant) {
         guard state.candidatesAt.map({ now - $0 > Self.candidateRefresh }) ?? true else { return }
         let p95s = state.upstreams.map { $0.health.hedgingLatency(now: now) }
         state.typicalLatency = Self.median(p95s.compactMap { $0 })
@@ -687,7 +687,7 @@ public final class ChainRouter: Service, Sendable {
     /// Calls per second the chain's upstreams can take now (their `maxRps`, less those down,
     /// out of service, lying or paused by 429s); nil when an available upstream has no `maxRps`.
     public var capacity: Double? {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { state in
             refreshCandidates(&state, now: now)
             return state.capacity
@@ -705,11 +705,11 @@ public final class ChainRouter: Service, Sendable {
     }
 
     func admit(_ index: Int) -> Admission {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { Self.admit(&$0.upstreams[index], now: now) }
     }
 
-    private static func admit(_ upstream: inout UpstreamState, now: ContinuousClock.Instant) -> Admission {
+    private static func admit(_ upstream: inout UpstreamState, now: MonotonicClock.Instant) -> Admission {
         switch upstream.health.beginAttempt(now: now) {
         case .allow, .allowProbe: .admitted
         case .reject(.rateLimited(let wait)): .rateLimited(wait)
@@ -718,7 +718,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     func record(_ index: Int, success latency: Duration) {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         state.withLock {
             $0.upstreams[index].health.record(.success(latency: latency), now: now)
             $0.upstreams[index].successes += 1
@@ -727,12 +727,12 @@ public final class ChainRouter: Service, Sendable {
     }
 
     /// An attempt lost to another upstream's answer: no verdict, or a timeout when it was far slower.
-    func abandoned(_ index: Int, asTimeout: Bool, now: ContinuousClock.Instant) {
+    func abandoned(_ index: Int, asTimeout: Bool, now: MonotonicClock.Instant) {
         state.withLock { _ = $0.upstreams[index].health.record(asTimeout ? .failure(.timeout) : .cancelled, now: now) }
     }
 
     func record(_ index: Int, failure: UpstreamFailure) {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         state.withLock {
             $0.upstreams[index].health.record(.failure(Self.healthFailure(failure)), now: now)
             $0.upstreams[index].failures += 1
@@ -742,7 +742,7 @@ public final class ChainRouter: Service, Sendable {
         metrics.attempt(upstream: index, failure: failure, latency: nil)
     }
 
-    static func healthFailure(_ failure: UpstreamFailure) -> UpstreamHealth<ContinuousClock>.Failure {
+    static func healthFailure(_ failure: UpstreamFailure) -> UpstreamHealth<MonotonicClock>.Failure {
         switch failure.kind {
         case .connectionRefused, .connectionClosed, .tls: .connectionError
         case .timeout: .timeout
@@ -755,7 +755,7 @@ public final class ChainRouter: Service, Sendable {
     /// The upstream's recent p95, or the chain's typical p95 when it has too few samples (as of
     /// the last refresh of the candidates).
     func hedgingLatency(_ index: Int) -> Duration? {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { state in
             refreshCandidates(&state, now: now)
             return state.candidates[index].hedgingLatency
@@ -764,7 +764,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// An attempt slower than four times the chain's typical p95 is treated as timed out when it loses.
     func slowThreshold() -> Duration {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         let typical = state.withLock { state in
             refreshCandidates(&state, now: now)
             return state.typicalLatency
@@ -782,7 +782,7 @@ public final class ChainRouter: Service, Sendable {
 
     func describeUnavailable(_ id: String) -> String {
         guard let index = upstreams.firstIndex(where: { $0.spec.id == id }) else { return "unknown" }
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { state in
             let upstream = state.upstreams[index]
             if upstream.chainIdMatches == false { return "serves another chain" }
@@ -815,7 +815,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// An answer of `index` failed verification: it is excluded for the cooling period and counted.
     func recordLie(_ index: Int, method: String, evidence: String) {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         let cooling = configuration.verification?.coolingPeriod ?? .seconds(60)
         state.withLock {
             $0.upstreams[index].lyingUntil = now + cooling
@@ -832,7 +832,7 @@ public final class ChainRouter: Service, Sendable {
 
     /// Whether some upstream is excluded for an answer that failed verification.
     var hasLyingUpstreams: Bool {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { $0.upstreams.contains { $0.isLying(now: now) } }
     }
 
@@ -860,7 +860,7 @@ public final class ChainRouter: Service, Sendable {
                 }
             }
         }
-        let until = ContinuousClock.now + length
+        let until = MonotonicClock.now + length
         state.withLock { state in
             for index in matched { state.upstreams[index].health.takeOutOfService(until: until) }
             state.candidatesAt = nil
@@ -887,7 +887,7 @@ public final class ChainRouter: Service, Sendable {
     /// The consensus head while it is current (an upstream answered a head poll within `headFreshness`), else nil.
     var confirmedHead: UInt64? { heads().cacheChain?.head }
 
-    static func isCurrent(_ state: State, now: ContinuousClock.Instant, freshness: Duration) -> Bool {
+    static func isCurrent(_ state: State, now: MonotonicClock.Instant, freshness: Duration) -> Bool {
         guard let last = state.lastHeadAnswer else { return false }
         return now - last <= freshness
     }
@@ -909,12 +909,12 @@ public final class ChainRouter: Service, Sendable {
             for index in polled {
                 let upstream = upstreams[index]
                 group.addTask {
-                    let start = ContinuousClock.now
+                    let start = MonotonicClock.now
                     do {
                         let response = try await upstream.transport.post(body, timeout: timeout)
-                        return (index, Self.parseHeadPoll(response), ContinuousClock.now - start)
+                        return (index, Self.parseHeadPoll(response), MonotonicClock.now - start)
                     } catch {
-                        return (index, .failure(Self.failure(from: error, timeout: timeout)), ContinuousClock.now - start)
+                        return (index, .failure(Self.failure(from: error, timeout: timeout)), MonotonicClock.now - start)
                     }
                 }
             }
@@ -922,7 +922,7 @@ public final class ChainRouter: Service, Sendable {
             for await result in group { all.append(result) }
             return all
         }
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         let answered = results.contains { if case .success(let poll) = $0.1 { poll.chainId == configuration.chainId } else { false } }
         let confirmed = state.withLock { state -> (number: UInt64, hash: String?)? in
             for (index, result, latency) in results {
@@ -1024,12 +1024,12 @@ public final class ChainRouter: Service, Sendable {
     public func run() async throws {
         await pollHeads()
         await cancelWhenGracefulShutdown {
-            var lastFlush = ContinuousClock.now
+            var lastFlush = MonotonicClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.configuration.headPollInterval)
                 if Task.isCancelled { break }
                 await self.pollHeads()
-                if let cache = self.cache, ContinuousClock.now - lastFlush >= cache.configuration.counterFlushInterval {
+                if let cache = self.cache, MonotonicClock.now - lastFlush >= cache.configuration.counterFlushInterval {
                     lastFlush = .now
                     await cache.flushCounters()
                 }
@@ -1059,7 +1059,7 @@ public final class ChainRouter: Service, Sendable {
     }
 
     public func status() -> (consensusHead: UInt64?, upstreams: [UpstreamStatus]) {
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         return state.withLock { state in
             (state.consensus?.number, state.upstreams.enumerated().map { index, upstream in
                 let latency = upstream.health.latencySummary(now: now)

@@ -15,13 +15,13 @@ import Upstreams
 final class ForwardedBatch: @unchecked Sendable {
     private let router: ChainRouter
     private let calls: [RPCCall]
-    private let deadline: ContinuousClock.Instant
+    private let deadline: MonotonicClock.Instant
     private let loop: any EventLoop
     private var outcomes: [CallOutcome?]
     private var remaining: Int
     private var completion: (([CallOutcome]) -> Void)?
 
-    init(_ calls: [RPCCall], router: ChainRouter, deadline: ContinuousClock.Instant, loop: any EventLoop,
+    init(_ calls: [RPCCall], router: ChainRouter, deadline: MonotonicClock.Instant, loop: any EventLoop,
          completion: @escaping ([CallOutcome]) -> Void) {
         self.router = router
         self.calls = calls
@@ -38,7 +38,7 @@ final class ForwardedBatch: @unchecked Sendable {
 
     private func send() {
         let block = calls.compactMap { BlockTagPinning.requestedBlock(method: $0.method, params: $0.params) }.max()
-        let budget = DeadlineBudget<ContinuousClock>(now: .now, total: deadline - .now)
+        let budget = DeadlineBudget<MonotonicClock>(now: .now, total: deadline - .now)
         guard let upstream = router.plan(block: block).first(where: { router.upstreams[$0].spec.maxBatch > 1 }),
               let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: router.configuration.attemptTimeout) else {
             return forwardAlone(Array(calls.indices))
@@ -58,9 +58,9 @@ final class ForwardedBatch: @unchecked Sendable {
                 calls[position].writeUpstreamBody(id: offset + 1, into: &body)
             }
             body.writeStaticString("]")
-            let start = ContinuousClock.now
+            let start = MonotonicClock.now
             router.upstreams[upstream].transport.send(body, timeout: timeout) { result in
-                let latency = ContinuousClock.now - start
+                let latency = MonotonicClock.now - start
                 self.loop.runOnLoop { self.answered(chunk, by: upstream, result, latency: latency, timeout: timeout) }
             }
         }

@@ -22,7 +22,7 @@ final class ForwardedCall: @unchecked Sendable {
     private let router: ChainRouter
     private let call: RPCCall
     private let loop: any EventLoop
-    private let budget: DeadlineBudget<ContinuousClock>
+    private let budget: DeadlineBudget<MonotonicClock>
     private let only: Set<Int>?
     private let block: UInt64?
     private var completion: ((CallOutcome) -> Void)?
@@ -43,10 +43,10 @@ final class ForwardedCall: @unchecked Sendable {
     private var startedBeforeRound = 0
     private var hedges = 0
     /// Attempts under way: (upstream, started at). A few at most: an array, not a dictionary.
-    private var running: [(index: Int, start: ContinuousClock.Instant)] = []
+    private var running: [(index: Int, start: MonotonicClock.Instant)] = []
     private var timers: [Scheduled<Void>] = []
 
-    init(_ call: RPCCall, router: ChainRouter, deadline: ContinuousClock.Instant, only: Set<Int>?, loop: any EventLoop,
+    init(_ call: RPCCall, router: ChainRouter, deadline: MonotonicClock.Instant, only: Set<Int>?, loop: any EventLoop,
          completion: @escaping (CallOutcome) -> Void) {
         self.router = router
         self.call = call
@@ -107,11 +107,11 @@ final class ForwardedCall: @unchecked Sendable {
             }
             startedInRound += 1
             record.started += 1
-            let now = ContinuousClock.now
+            let now = MonotonicClock.now
             running.append((index, now))
             let round = self.round
             router.upstreams[index].transport.send(call.upstreamBody(id: router.nextRequestId()), timeout: timeout) { result in
-                let latency = ContinuousClock.now - now
+                let latency = MonotonicClock.now - now
                 if self.loop.inEventLoop {
                     self.finished(index, result, latency: latency, timeout: timeout, round: round)
                 } else {
@@ -176,7 +176,7 @@ final class ForwardedCall: @unchecked Sendable {
     /// The attempts still running lost to `winner`.
     private func abandonLosers(winner: Int) {
         guard running.contains(where: { $0.index != winner }) else { return }
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         let slow = max(router.slowThreshold(), .milliseconds(200))
         for (index, start) in running where index != winner {
             // Far slower than the others: as good as a timeout for this gateway.

@@ -1,4 +1,5 @@
 import Cache
+import Failsafe
 import Logging
 import Metrics
 import Synchronization
@@ -49,7 +50,7 @@ public final class ResponseCache: Sendable {
     private let epoch = Mutex<(head: HeadEpoch?, generation: Int)>((nil, 0))
     /// Lookup counters by method since the last flush, and since start: one lock for both.
     private let counters = Mutex<(byMethod: [String: CacheCounters], total: CacheCounters)>(([:], CacheCounters()))
-    private let storeTrouble = Mutex<(failing: Bool, lastWarning: ContinuousClock.Instant?)>((false, nil))
+    private let storeTrouble = Mutex<(failing: Bool, lastWarning: MonotonicClock.Instant?)>((false, nil))
     private let metrics: CacheMetrics
     private let logger: Logger
 
@@ -196,7 +197,7 @@ public final class ResponseCache: Sendable {
 
     private func storeFailed(_ error: any Error) {
         metrics.storeErrors.increment()
-        let now = ContinuousClock.now
+        let now = MonotonicClock.now
         let warn = storeTrouble.withLock { trouble -> Bool in
             trouble.failing = true
             guard trouble.lastWarning.map({ now - $0 > .seconds(30) }) ?? true else { return false }

@@ -1,4 +1,5 @@
 import EthereumKit
+import Failsafe
 import NIOCore
 
 /// Verified `eth_getLogs` (SPEC section 5): the answer is built from receipts that rebuild the
@@ -61,7 +62,7 @@ extension ChainRouter {
         }
     }
 
-    func verifiedLogs(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    func verifiedLogs(_ call: RPCCall, deadline: MonotonicClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params, params.count == 1, case .object(let object) = params[0],
               let filter = LogFilter(object) else {
             return .failed(.unproven("eth_getLogs takes one filter object with address and topics as hex"))
@@ -128,14 +129,14 @@ extension ChainRouter {
 
     /// The trusted headers from `from` up to `top`, each proven by its hash being its child's
     /// `parentHash`; fetched in one batch from one upstream (another if that one's do not link).
-    func headerChain(from: UInt64, to top: TrustedHeaders.Entry, deadline: ContinuousClock.Instant) async -> Result<[TrustedHeaders.Entry], GatewayError> {
+    func headerChain(from: UInt64, to top: TrustedHeaders.Entry, deadline: MonotonicClock.Instant) async -> Result<[TrustedHeaders.Entry], GatewayError> {
         guard let trustedHeaders else { return .failure(.unproven("verification is off")) }
         let numbers = Array(from..<top.header.blockNumber)
         let missing = numbers.filter { trustedHeaders.header(number: $0) == nil }
         var attempts: [Attempt] = []
         if !missing.isEmpty {
             var linked = false
-            for index in plan(block: top.header.blockNumber) where !linked && ContinuousClock.now < deadline {
+            for index in plan(block: top.header.blockNumber) where !linked && MonotonicClock.now < deadline {
                 let blocks = await batch(missing.map { RPCCall(id: nil, method: "eth_getBlockByNumber", params: .array([.quantity($0), .bool(false)])) },
                                          to: index, deadline: deadline)
                 var byNumber: [UInt64: BlockHeader] = [:]
@@ -171,17 +172,17 @@ extension ChainRouter {
     }
 
     /// Sends `calls` as one JSON-RPC batch to upstream `index`; the results by position (nil where missing or an error).
-    func batch(_ calls: [RPCCall], to index: Int, deadline: ContinuousClock.Instant) async -> [JSONValue?] {
+    func batch(_ calls: [RPCCall], to index: Int, deadline: MonotonicClock.Instant) async -> [JSONValue?] {
         guard !calls.isEmpty else { return [] }
         let body = "[" + calls.enumerated().map { $0.element.upstreamBodyText(id: $0.offset) }.joined(separator: ",") + "]"
         let timeout = min(configuration.attemptTimeout * 2, deadline - .now)
-        let start = ContinuousClock.now
+        let start = MonotonicClock.now
         guard timeout > .zero, let response = try? await upstreams[index].transport.post(ByteBuffer(string: body), timeout: timeout),
               response.status == 200, case .array(let answers)? = try? JSONValue.parse(Array(response.body.readableBytesView)) else {
             record(index, failure: UpstreamFailure(.invalidResponse, "a batch went unanswered"))
             return Array(repeating: nil, count: calls.count)
         }
-        record(index, success: ContinuousClock.now - start)
+        record(index, success: MonotonicClock.now - start)
         var results = [JSONValue?](repeating: nil, count: calls.count)
         for answer in answers {
             guard case .number(let id)? = answer["id"], let position = Int(exactly: id), results.indices.contains(position) else { continue }

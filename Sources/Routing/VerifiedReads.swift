@@ -1,5 +1,6 @@
 import Cache
 import EthereumKit
+import Failsafe
 
 /// Verified mode (SPEC section 5): answers proven against headers that a quorum of failure
 /// domains agree on, so that no single provider can make a client see a wrong value.
@@ -33,7 +34,7 @@ extension ChainRouter {
         }
     }
 
-    func verified(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    func verified(_ call: RPCCall, deadline: MonotonicClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params ?? .array([]) else { return .failed(.unproven("params must be an array in verified mode")) }
         // Pending state belongs to no block and cannot be proven; it is what a client needs to send
         // (the next nonce), so it is answered as an upstream gives it, marked unverified.
@@ -63,7 +64,7 @@ extension ChainRouter {
     // MARK: Trusted headers
 
     /// Where a block parameter points: a trusted header, or why none can be had.
-    func trustedHeader(for parameter: JSONValue?, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
+    func trustedHeader(for parameter: JSONValue?, deadline: MonotonicClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
         guard let parameter, parameter != .string("latest") else {
             guard let head = consensusHead else { return .failure(.unproven("no consensus head yet")) }
             return await trustedHeader(number: head, deadline: deadline)
@@ -91,7 +92,7 @@ extension ChainRouter {
     /// The trusted header at `number`: known already, the parent of a trusted one, or proven now
     /// by upstreams in `quorumDomains` failure domains returning the same hash (asking further
     /// domains while they disagree).
-    func trustedHeader(number: UInt64, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
+    func trustedHeader(number: UInt64, deadline: MonotonicClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
         guard let trustedHeaders else { return .failure(.unproven("verification is off")) }
         if let known = trustedHeaders.header(number: number) { return .success(known) }
         if let kept = await keptHeader(number: number) { return .success(kept) }
@@ -114,7 +115,7 @@ extension ChainRouter {
         var askedDomains: Set<String> = []
         var attempts: [Attempt] = []
         var anyAnswered = false
-        while ContinuousClock.now < deadline {
+        while MonotonicClock.now < deadline {
             let needed = max(1, trustedHeaders.quorumDomains - Set(witnesses.map(\.domain)).count)
             var chosen: [Int] = []
             for index in plan(block: number) where chosen.count < needed {
@@ -173,7 +174,7 @@ extension ChainRouter {
     }
 
     /// A header named by its hash proves itself: any upstream's copy that hashes to it will do.
-    func headerByHash(_ text: String, deadline: ContinuousClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
+    func headerByHash(_ text: String, deadline: MonotonicClock.Instant) async -> Result<TrustedHeaders.Entry, GatewayError> {
         guard let bytes = try? Hex.decode(text), let hash = Bytes32(bytes) else { return .failure(.unproven("\(text) is not a block hash")) }
         if let known = trustedHeaders?.header(hash: hash) { return .success(known) }
         let call = RPCCall(id: nil, method: "eth_getBlockByHash", params: .array([.string(text), .bool(false)]))
@@ -193,7 +194,7 @@ extension ChainRouter {
 
     // MARK: Account reads
 
-    func accountRead(_ method: String, address: JSONValue?, slots: [JSONValue], block: JSONValue?, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    func accountRead(_ method: String, address: JSONValue?, slots: [JSONValue], block: JSONValue?, deadline: MonotonicClock.Instant) async -> CallOutcome {
         guard let addressText = address?.stringValue, let addressBytes = try? Hex.decode(addressText), addressBytes.count == 20 else {
             return .failed(.unproven("invalid address"))
         }
@@ -244,7 +245,7 @@ extension ChainRouter {
 
     // MARK: Blocks and receipts
 
-    func block(_ call: RPCCall, params: [JSONValue], deadline: ContinuousClock.Instant) async -> CallOutcome {
+    func block(_ call: RPCCall, params: [JSONValue], deadline: MonotonicClock.Instant) async -> CallOutcome {
         guard let first = params.first else { return .failed(.unproven("a block number or hash is needed")) }
         let expected: TrustedHeaders.Entry
         var forwarded = call
@@ -281,7 +282,7 @@ extension ChainRouter {
         return .proven(bytes)
     }
 
-    func receipt(_ call: RPCCall, deadline: ContinuousClock.Instant) async -> CallOutcome {
+    func receipt(_ call: RPCCall, deadline: MonotonicClock.Instant) async -> CallOutcome {
         guard case .array(let params)? = call.params, let hashText = params.first?.stringValue else { return .failed(.unproven("a transaction hash is needed")) }
         return await proven(call, deadline: deadline) { bytes, _ in
             // Absence cannot be proven: `null` (not mined, unknown) passes, unverified.
@@ -304,7 +305,7 @@ extension ChainRouter {
         }
     }
 
-    func blockReceipts(_ call: RPCCall, params: [JSONValue], deadline: ContinuousClock.Instant) async -> CallOutcome {
+    func blockReceipts(_ call: RPCCall, params: [JSONValue], deadline: MonotonicClock.Instant) async -> CallOutcome {
         let header: TrustedHeaders.Entry
         switch await trustedHeader(for: params.first, deadline: deadline) {
         case .success(let entry): header = entry
@@ -315,7 +316,7 @@ extension ChainRouter {
 
     /// The receipts of a trusted block, asked by its hash and proven against its `receiptsRoot`
     /// (`auxiliary`: asked to prove another answer, so upstream errors only mean "not proven").
-    func provenReceipts(of block: TrustedHeaders.Entry, deadline: ContinuousClock.Instant, auxiliary: Bool) async -> (outcome: CallOutcome, receipts: [JSONValue]?) {
+    func provenReceipts(of block: TrustedHeaders.Entry, deadline: MonotonicClock.Instant, auxiliary: Bool) async -> (outcome: CallOutcome, receipts: [JSONValue]?) {
         let call = RPCCall(id: nil, method: "eth_getBlockReceipts", params: .array([.string(block.hash.description)]))
         let number = block.header.blockNumber
         var receipts: [JSONValue]?
@@ -350,7 +351,7 @@ extension ChainRouter {
     /// upstreams give belongs to the request and passes through — unless the call is `auxiliary`
     /// (asked by the gateway to prove another), where errors only mean "not proven". When nothing
     /// is proven: an unprovable answer's `passing` value (unverified), else -32011.
-    func proven(_ call: RPCCall, deadline: ContinuousClock.Instant, auxiliary: Bool = false,
+    func proven(_ call: RPCCall, deadline: MonotonicClock.Instant, auxiliary: Bool = false,
                 check: ([UInt8], Int) async -> Check) async -> CallOutcome {
         var tried: Set<Int> = []
         var attempts: [Attempt] = []
@@ -367,7 +368,7 @@ extension ChainRouter {
             var running = 0
             /// Asks the next upstream; while one is slower than its recent p95, a second is asked too (a hedge).
             func startNext() -> Bool {
-                guard ContinuousClock.now < deadline, let index = plan(block: block).first(where: { !tried.contains($0) }) else { return false }
+                guard MonotonicClock.now < deadline, let index = plan(block: block).first(where: { !tried.contains($0) }) else { return false }
                 tried.insert(index)
                 running += 1
                 group.addTask { .answer(index, await self.forward(call, deadline: deadline, only: [index])) }
