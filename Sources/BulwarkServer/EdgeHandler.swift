@@ -280,16 +280,38 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             buffer.writeString(HTTPResponseStatus(statusCode: response.status).reasonPhrase)
             buffer.writeStaticString("\r\n")
         }
-        for (name, value) in response.headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            // Header values are the gateway's own; a line break would still split the response.
-            if value.utf8.contains(where: { $0 == 10 || $0 == 13 }) {
-                buffer.writeString(String(value.unicodeScalars.filter { $0 != "\n" && $0 != "\r" }))
-            } else {
-                buffer.writeString(value)
+        switch response.head {
+        case .lines(let lines):
+            for (name, value) in lines {
+                buffer.writeString(name)
+                buffer.writeStaticString(": ")
+                Self.writeHeaderValue(value, into: &buffer)
+                buffer.writeStaticString("\r\n")
             }
-            buffer.writeStaticString("\r\n")
+        case .answer(let answer):
+            // Every answer's headers, from static text where it can be (the usual answer has three).
+            buffer.writeStaticString("Content-Type: application/json\r\nX-Bulwark-Cache: ")
+            switch answer.cache {
+            case .hit: buffer.writeStaticString("hit\r\n")
+            case .miss: buffer.writeStaticString("miss\r\n")
+            case .stale(let age):
+                buffer.writeStaticString("stale\r\nX-Bulwark-Stale-Age: ")
+                buffer.writeDecimalDigits(Int(age.components.seconds))
+                buffer.writeStaticString("\r\n")
+            }
+            if let upstream = answer.upstream, !upstream.isEmpty {
+                buffer.writeStaticString("X-Bulwark-Upstream: ")
+                Self.writeHeaderValue(upstream, into: &buffer)
+                buffer.writeStaticString("\r\n")
+            }
+            if let verified = answer.verified {
+                buffer.writeStaticString(verified ? "X-Bulwark-Verified: true\r\n" : "X-Bulwark-Verified: false\r\n")
+            }
+            if let retryAfter = answer.retryAfter {
+                buffer.writeStaticString("Retry-After: ")
+                Self.writeHeaderValue(retryAfter, into: &buffer)
+                buffer.writeStaticString("\r\n")
+            }
         }
         if response.status != 204 && response.status != 304 {
             buffer.writeStaticString("Content-Length: ")
@@ -302,6 +324,15 @@ final class EdgeHandler: ChannelInboundHandler, RemovableChannelHandler {
             buffer.writeStaticString("Connection: keep-alive\r\n")
         }
         buffer.writeStaticString("\r\n")
+    }
+
+    /// Header values are the gateway's own; a line break would still split the response.
+    private static func writeHeaderValue(_ value: String, into buffer: inout ByteBuffer) {
+        if value.utf8.contains(where: { $0 == 10 || $0 == 13 }) {
+            buffer.writeString(String(value.unicodeScalars.filter { $0 != "\n" && $0 != "\r" }))
+        } else {
+            buffer.writeString(value)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

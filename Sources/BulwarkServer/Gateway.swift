@@ -41,7 +41,42 @@ public struct GatewayLimits: Sendable {
 /// An HTTP answer of the edge, before it is written to the connection.
 public struct EdgeResponse: Sendable {
     public var status: Int
-    public var headers: [(String, String)]
+    /// Its headers: as given, or a JSON-RPC answer's (written from `AnswerHeaders` without a list of strings).
+    enum Head: Sendable {
+        case lines([(String, String)])
+        case answer(AnswerHeaders)
+    }
+
+    /// The headers of a JSON-RPC answer: `Content-Type: application/json` and the `X-Bulwark-*` ones.
+    struct AnswerHeaders: Sendable {
+        var cache: CacheStatus
+        /// The upstream(s) that answered; nil or empty: none.
+        var upstream: String?
+        var verified: Bool?
+        var retryAfter: String?
+
+        var lines: [(String, String)] {
+            var headers: [(String, String)] = [("Content-Type", "application/json"), ("X-Bulwark-Cache", cache.name)]
+            if case .stale(let age) = cache { headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds))) }
+            if let upstream, !upstream.isEmpty { headers.append(("X-Bulwark-Upstream", upstream)) }
+            if let verified { headers.append(("X-Bulwark-Verified", verified ? "true" : "false")) }
+            if let retryAfter { headers.append(("Retry-After", retryAfter)) }
+            return headers
+        }
+    }
+
+    var head: Head
+
+    public var headers: [(String, String)] {
+        get {
+            switch head {
+            case .lines(let lines): lines
+            case .answer(let answer): answer.lines
+            }
+        }
+        set { head = .lines(newValue) }
+    }
+
     /// What the body is made of: text, or a call's JSON-RPC answer, written straight into the
     /// connection's buffer (an upstream's bytes do not become a String on their way through).
     enum Content: Sendable {
@@ -55,19 +90,19 @@ public struct EdgeResponse: Sendable {
 
     public init(status: Int, headers: [(String, String)], body: String) {
         self.status = status
-        self.headers = headers
+        head = .lines(headers)
         content = .text(body)
     }
 
-    init(status: Int, headers: [(String, String)], answer: CallOutcome, id: JSONValue?, idText: String?) {
+    init(status: Int, headers: AnswerHeaders, answer: CallOutcome, id: JSONValue?, idText: String?) {
         self.status = status
-        self.headers = headers
+        head = .answer(headers)
         content = .answer(answer, id: id, idText: idText)
     }
 
-    init(status: Int, headers: [(String, String)], batch: [Content]) {
+    init(status: Int, headers: AnswerHeaders, batch: [Content]) {
         self.status = status
-        self.headers = headers
+        head = .answer(headers)
         content = .batch(batch)
     }
 
@@ -301,11 +336,11 @@ public final class Gateway: Sendable {
     private func response(_ call: RPCCall, _ outcome: CallOutcome, chain: GatewayChain) -> EdgeResponse {
         guard call.id != nil else { return EdgeResponse(status: 204, headers: [], body: "") }
         var status = 200
-        var headers = Self.headers(upstream: outcome.upstream, cache: outcome.cacheStatus,
-                                   verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
+        var headers = EdgeResponse.AnswerHeaders(cache: outcome.cacheStatus, upstream: outcome.upstream,
+                                                 verified: chain.router.verificationStatus(method: call.method, outcome: outcome))
         if case .failed(let error) = outcome {
             status = error.httpStatus
-            if let retryAfter = error.retryAfterHeader { headers.append(("Retry-After", retryAfter)) }
+            headers.retryAfter = error.retryAfterHeader
         }
         return EdgeResponse(status: status, headers: headers, answer: outcome, id: call.id, idText: call.idText)
     }
@@ -404,22 +439,10 @@ public final class Gateway: Sendable {
         metrics.record(chain: chain, method: call.method, outcome: outcome, latency: MonotonicClock.now - start)
     }
 
-    static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {
+    static func headers(upstreams: [String?], cache: CacheStatus, verified: Bool? = nil) -> EdgeResponse.AnswerHeaders {
         var seen: [String] = []
         for case let id? in upstreams where !id.isEmpty && !seen.contains(id) { seen.append(id) }
-        return headers(upstream: seen.isEmpty ? nil : seen.joined(separator: ","), cache: cache, verified: verified)
-    }
-
-    /// The headers of an answer from `upstream` (nil or empty: none).
-    static func headers(upstream: String?, cache: CacheStatus, verified: Bool? = nil) -> [(String, String)] {
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(5)
-        headers.append(("Content-Type", "application/json"))
-        headers.append(("X-Bulwark-Cache", cache.name))
-        if case .stale(let age) = cache { headers.append(("X-Bulwark-Stale-Age", String(age.components.seconds))) }
-        if let upstream, !upstream.isEmpty { headers.append(("X-Bulwark-Upstream", upstream)) }
-        if let verified { headers.append(("X-Bulwark-Verified", verified ? "true" : "false")) }
-        return headers
+        return EdgeResponse.AnswerHeaders(cache: cache, upstream: seen.isEmpty ? nil : seen.joined(separator: ","), verified: verified)
     }
 
     static func error(_ error: GatewayError, id: JSONValue? = nil) -> EdgeResponse {

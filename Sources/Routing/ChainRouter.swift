@@ -290,11 +290,26 @@ public final class ChainRouter: Service, Sendable {
     struct CoalescingKey: Hashable {
         let method: String
         let params: String?
+        /// Method and params hashed once (seeded, like every `Hasher`): the key is looked up on
+        /// claim and on release, and each lookup hashed both strings again.
+        private let digest: Int
 
         /// The key of `call`, whose params have been written (`withParamsText`).
         init(_ call: RPCCall) {
             method = call.method
             params = call.paramsText
+            var hasher = Hasher()
+            hasher.combine(method)
+            hasher.combine(params)
+            digest = hasher.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(digest)
+        }
+
+        static func == (lhs: CoalescingKey, rhs: CoalescingKey) -> Bool {
+            lhs.digest == rhs.digest && lhs.method == rhs.method && lhs.params == rhs.params
         }
     }
 

@@ -51,7 +51,8 @@ final class ForwardedCall: @unchecked Sendable {
         self.router = router
         self.call = call
         self.loop = loop
-        budget = DeadlineBudget(now: .now, total: deadline - .now)
+        let now = MonotonicClock.now
+        budget = DeadlineBudget(now: now, total: deadline - now)
         self.only = only
         block = BlockTagPinning.requestedBlock(method: call.method, params: call.params)
         record = ChainRouter.RoundRecord(upstreamIds: router.upstreamIds)
@@ -91,10 +92,11 @@ final class ForwardedCall: @unchecked Sendable {
             let index = order[nextInOrder]
             let admission = nextInOrder == 0 ? firstAdmission : nil
             let planned = nextInOrder == 0 && firstAdmission != nil
+            let now = MonotonicClock.now
             guard startedInRound < configuration.maxAttempts,
-                  let timeout = budget.nextAttemptTimeout(now: .now, upstreamTimeout: configuration.attemptTimeout) else {
+                  let timeout = budget.nextAttemptTimeout(now: now, upstreamTimeout: configuration.attemptTimeout) else {
                 // An attempt admitted with the plan and not made gives its token (or probe slot) back.
-                if case .admitted? = admission { router.abandoned(index, asTimeout: false, now: .now) }
+                if case .admitted? = admission { router.abandoned(index, asTimeout: false, now: now) }
                 return false
             }
             nextInOrder += 1
@@ -107,7 +109,6 @@ final class ForwardedCall: @unchecked Sendable {
             }
             startedInRound += 1
             record.started += 1
-            let now = MonotonicClock.now
             running.append((index, now))
             let round = self.round
             router.upstreams[index].transport.send(call.upstreamBody(id: router.nextRequestId()), timeout: timeout) { result in
